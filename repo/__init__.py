@@ -1,0 +1,86 @@
+"""repo: a small, typed, fast data-access layer for PostgreSQL on asyncio.
+
+Plain attrs entities mapped by `Table`, `Repository` classes on pooled asyncpg
+connections, a `UnitOfWork` owning a transaction and its savepoints.
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from ._database import Database
+from ._mapping import Column, ForeignKey, Table
+from ._query import Op, between, eq, ge, gt, ilike, in_, le, like, lt, ne, not_in
+from ._repository import Repository
+from ._uow import Savepoint, UnitOfWork, UnitState
+from .errors import (
+    CheckViolation,
+    ConfigurationError,
+    ConnectionLost,
+    DatabaseError,
+    DataError,
+    DeadlockDetected,
+    ForeignKeyViolation,
+    IntegrityError,
+    InvalidQuery,
+    InvalidState,
+    LockNotAvailable,
+    NotFound,
+    NotNullViolation,
+    NotSupportedInMemory,
+    PoolTimeout,
+    QueryCanceled,
+    ReadOnlyViolation,
+    RepoError,
+    SerializationFailure,
+    StaleEntity,
+    UniqueViolation,
+)
+
+try:
+    __version__ = version("repo")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
+
+__all__ = [
+    "CheckViolation",
+    "Column",
+    "ConfigurationError",
+    "ConnectionLost",
+    "DataError",
+    "Database",
+    "DatabaseError",
+    "DeadlockDetected",
+    "ForeignKey",
+    "ForeignKeyViolation",
+    "IntegrityError",
+    "InvalidQuery",
+    "InvalidState",
+    "LockNotAvailable",
+    "NotFound",
+    "NotNullViolation",
+    "NotSupportedInMemory",
+    "Op",
+    "PoolTimeout",
+    "QueryCanceled",
+    "ReadOnlyViolation",
+    "RepoError",
+    "Repository",
+    "Savepoint",
+    "SerializationFailure",
+    "StaleEntity",
+    "Table",
+    "UniqueViolation",
+    "UnitOfWork",
+    "UnitState",
+    "__version__",
+    "between",
+    "eq",
+    "ge",
+    "gt",
+    "ilike",
+    "in_",
+    "le",
+    "like",
+    "lt",
+    "ne",
+    "not_in",
+]

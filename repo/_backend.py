@@ -1,0 +1,90 @@
+"""The contract between repositories and a backend (Postgres or in memory).
+
+A `Repository` validates its arguments and delegates to the `TableOps` its
+`Session` gives it for its table. A unit of work drives a `UnitSession`
+through begin → (savepoints) → commit or rollback → close.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    import asyncpg
+
+    from ._mapping import Table
+    from ._query import Condition, Order
+
+__all__ = ["Session", "SqlRunner", "TableOps", "UnitSession"]
+
+T = TypeVar("T")
+
+
+class TableOps(Protocol[T]):
+    """The generic repository operations on one table, as a backend runs them."""
+
+    async def add(self, entity: T) -> T: ...
+
+    async def get(self, key: Any) -> T: ...
+
+    async def get_many(self, keys: Sequence[Any]) -> list[T]: ...
+
+    async def find(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        limit: int | None,
+        offset: int | None,
+    ) -> list[T]: ...
+
+    async def count(self, conditions: Sequence[Condition]) -> int: ...
+
+    async def exists(self, conditions: Sequence[Condition]) -> bool: ...
+
+    async def update(self, entity: T) -> T: ...
+
+    async def delete(self, key: Any) -> None: ...
+
+    async def add_many(self, entities: Iterable[T]) -> int: ...
+
+
+class SqlRunner(Protocol):
+    """Hand-written SQL, for repository methods that go beyond the generic ones."""
+
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> asyncpg.Record | None: ...
+
+    async def fetchval(self, sql: str, args: Sequence[Any]) -> Any: ...
+
+    async def execute(self, sql: str, args: Sequence[Any]) -> str: ...
+
+
+class Session(Protocol):
+    """Where a repository's calls run: the pool, or one unit of work's connection."""
+
+    def ops(self, table: Table[T]) -> TableOps[T]: ...
+
+    def sql(self, method: str) -> SqlRunner: ...
+
+
+class UnitSession(Session, Protocol):
+    """A session that owns one transaction, driven by `UnitOfWork`."""
+
+    async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+    async def savepoint(self, name: str) -> None: ...
+
+    async def release_savepoint(self, name: str) -> None: ...
+
+    async def rollback_to_savepoint(self, name: str) -> None: ...
+
+    async def close(self) -> None: ...
+
+    @property
+    def connection(self) -> asyncpg.Connection: ...

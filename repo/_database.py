@@ -1,0 +1,278 @@
+"""`Database`: the connection pool, and where units of work get their connection."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import asyncpg
+
+from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
+from ._pg import PoolSession, TransactionSession
+from ._repository import Repository
+from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
+
+__all__ = ["Database"]
+
+log = logging.getLogger("repo")
+
+R = TypeVar("R", bound=Repository[Any])
+
+InitHook = Callable[[asyncpg.Connection], Awaitable[None]]
+
+
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+class Database:
+    """A pool of connections to one PostgreSQL database.
+
+    Make one with `Database.connect`, either as ``async with`` or with
+    ``await`` and later `close()`.
+    """
+
+    def __init__(
+        self,
+        dsn: str | None,
+        *,
+        min_size: int,
+        max_size: int,
+        acquire_timeout: float,
+        max_queries: int,
+        max_inactive_connection_lifetime: float,
+        statement_cache_size: int,
+        command_timeout: float | None,
+        connect_timeout: float,
+        init: InitHook | None,
+        server_settings: Mapping[str, str] | None,
+        json_codecs: bool,
+    ) -> None:
+        if dsn is not None:
+            validate_dsn(dsn)
+        if not 0 <= min_size <= max_size or max_size < 1:
+            msg = f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
+            raise ConfigurationError(msg)
+        if acquire_timeout is None or not acquire_timeout > 0:
+            msg = (
+                f"acquire_timeout must be a positive number of seconds, got {acquire_timeout!r}: "
+                "an unbounded wait for a connection is a hang waiting to happen"
+            )
+            raise ConfigurationError(msg)
+        self._dsn = dsn
+        self.min_size = min_size
+        self.max_size = max_size
+        self.acquire_timeout = float(acquire_timeout)
+        self._options: dict[str, Any] = {
+            "min_size": min_size,
+            "max_size": max_size,
+            "max_queries": max_queries,
+            "max_inactive_connection_lifetime": max_inactive_connection_lifetime,
+            "statement_cache_size": statement_cache_size,
+            "command_timeout": command_timeout,
+            "timeout": connect_timeout,
+            "server_settings": dict(server_settings) if server_settings else None,
+        }
+        self._user_init = init
+        self._json_codecs = json_codecs
+        self._pool: asyncpg.Pool | None = None
+        self._opening: asyncio.Future[Self] | None = None
+        self._closed = False
+
+    @classmethod
+    def connect(
+        cls,
+        dsn: str | None = None,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        acquire_timeout: float = 10.0,
+        max_queries: int = 50_000,
+        max_inactive_connection_lifetime: float = 300.0,
+        statement_cache_size: int = 1024,
+        command_timeout: float | None = None,
+        connect_timeout: float = 10.0,
+        init: InitHook | None = None,
+        server_settings: Mapping[str, str] | None = None,
+        json_codecs: bool = True,
+    ) -> Self:
+        """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
+
+        The DSN is `dsn`, else ``$DATABASE_URL``, else the embedded server.
+
+        - `min_size`, `max_size`: connections kept open / at most.
+        - `acquire_timeout`: seconds to wait for a free connection before
+          `PoolTimeout` (always bounded).
+        - `max_queries`: queries after which a connection is replaced.
+        - `max_inactive_connection_lifetime`: seconds an idle connection lives.
+        - `statement_cache_size`: prepared statements kept per connection.
+        - `command_timeout`: client-side seconds per statement (default none).
+        - `connect_timeout`: seconds to establish one connection.
+        - `init`: ``async def init(conn)`` run on every new connection.
+        - `server_settings`: session settings sent at connect.
+        - `json_codecs`: json/jsonb to and from Python objects (default on).
+        """
+        return cls(
+            dsn,
+            min_size=min_size,
+            max_size=max_size,
+            acquire_timeout=acquire_timeout,
+            max_queries=max_queries,
+            max_inactive_connection_lifetime=max_inactive_connection_lifetime,
+            statement_cache_size=statement_cache_size,
+            command_timeout=command_timeout,
+            connect_timeout=connect_timeout,
+            init=init,
+            server_settings=server_settings,
+            json_codecs=json_codecs,
+        )
+
+    # -- life -----------------------------------------------------------
+
+    def __await__(self) -> Generator[Any, None, Self]:
+        return self.open().__await__()
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> Self:
+        """Resolve the DSN and fill the pool to `min_size`; idempotent."""
+        if self._closed:
+            msg = "this Database is closed; connect a new one"
+            raise InvalidState(msg)
+        if self._pool is not None:
+            return self
+        if self._dsn is None:
+            if os.environ.get(ENV_DSN):
+                self._dsn = resolve_dsn()
+            else:
+                self._dsn = await asyncio.to_thread(resolve_dsn)
+        dsn = self._dsn
+        try:
+            self._pool = await asyncpg.create_pool(dsn, init=self._init, **self._options)
+        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            reason = scrub(f"{type(exc).__name__}: {exc}", dsn)
+            err = translate(exc)
+            cls = ConnectionLost if isinstance(err, ConnectionLost) else ConfigurationError
+            msg = f"cannot connect to {mask_dsn(dsn)}: {reason}"
+            # The driver's message may quote the DSN, password included; the
+            # scrubbed text above keeps what matters.
+            raise cls(msg) from None
+        except ValueError as exc:
+            msg = f"bad DSN {mask_dsn(dsn)}: {scrub(str(exc), dsn)}"
+            raise ConfigurationError(msg) from None
+        log.info("connected pool to %s (size %d..%d)", mask_dsn(dsn), self.min_size, self.max_size)
+        return self
+
+    async def _init(self, conn: asyncpg.Connection) -> None:
+        if self._json_codecs:
+            await _json_codecs(conn)
+        if self._user_init is not None:
+            await self._user_init(conn)
+
+    async def close(self) -> None:
+        """Close every connection, waiting for those in use to come back."""
+        self._closed = True
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+            log.info("closed pool to %s", self.dsn)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        """The underlying ``asyncpg.Pool``."""
+        if self._pool is None:
+            msg = (
+                "the Database is closed" if self._closed else "the Database is not open: await it"
+            )
+            raise InvalidState(msg)
+        return self._pool
+
+    @property
+    def dsn(self) -> str:
+        """The DSN in use, with the password masked."""
+        return mask_dsn(self._dsn) if self._dsn else "<not resolved yet>"
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("open" if self._pool else "not open")
+        return f"<Database {self.dsn} {state} size={self.min_size}..{self.max_size}>"
+
+    # -- connections ----------------------------------------------------
+
+    async def _take(self) -> asyncpg.Connection:
+        """A pooled connection, or `PoolTimeout` after `acquire_timeout`."""
+        pool = self.pool
+        try:
+            conn: asyncpg.Connection = await pool.acquire(timeout=self.acquire_timeout)
+        except asyncio.TimeoutError:
+            msg = (
+                f"no connection free within {self.acquire_timeout:g}s "
+                f"(pool of {self.max_size}, all in use): raise max_size or acquire_timeout, "
+                "or hold connections for less time"
+            )
+            raise PoolTimeout(msg) from None
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise translate(exc, closed=True) from exc
+        return conn
+
+    async def _give_back(self, conn: asyncpg.Connection) -> None:
+        """Return `conn` to the pool; one still inside a transaction is terminated."""
+        pool = self._pool
+        if conn.is_closed() or pool is None:
+            if pool is not None:
+                await pool.release(conn)
+            return
+        if conn.is_in_transaction():
+            # Its state is unknown (a failed or cancelled ROLLBACK): never hand
+            # it to the next user.
+            conn.terminate()
+        try:
+            await pool.release(conn)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            conn.terminate()
+
+    @asynccontextmanager
+    async def acquire(self, *, _raw: bool = True) -> AsyncIterator[asyncpg.Connection]:
+        """A raw pooled ``asyncpg.Connection`` for anything else (``async with``).
+
+        It goes back to the pool, fully reset, when the block ends.
+        """
+        conn = await self._take()
+        try:
+            yield conn
+        finally:
+            # Shielded so that a cancelled task still returns its connection.
+            await asyncio.shield(self._give_back(conn))
+
+    # -- repositories and units of work ---------------------------------
+
+    def repository(self, cls: type[R]) -> R:
+        """A `cls` whose every call runs on its own pooled connection (autocommit).
+
+        Independent calls issued together with ``asyncio.gather`` run
+        concurrently, each on a connection of its own.
+        """
+        if not (isinstance(cls, type) and issubclass(cls, Repository)):
+            msg = f"repository() takes a Repository subclass, got {cls!r}"
+            raise InvalidState(msg)
+        return cls(PoolSession(self))
+
+    def _unit_session(self) -> TransactionSession:
+        return TransactionSession(self)

@@ -1,0 +1,216 @@
+"""Filters, operators and ordering: validated against a mapping, backend-neutral.
+
+A query is parsed once into `Condition`s and `Order`s that name fields the
+mapping knows. The Postgres backend renders them to SQL; the in-memory backend
+evaluates them in Python. Anything unknown is refused here, with
+`InvalidQuery`, before any SQL exists.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Final
+
+import attrs
+
+from .errors import InvalidQuery
+
+if TYPE_CHECKING:
+    from ._mapping import Table
+
+__all__ = [
+    "Condition",
+    "Op",
+    "Operator",
+    "Order",
+    "between",
+    "eq",
+    "ge",
+    "gt",
+    "ilike",
+    "in_",
+    "le",
+    "like",
+    "lt",
+    "ne",
+    "not_in",
+    "parse_filters",
+    "parse_order",
+]
+
+
+class Operator(enum.Enum):
+    """The comparison a filter makes; `None` values become IS [NOT] NULL."""
+
+    EQ = "="
+    NE = "<>"
+    LT = "<"
+    LE = "<="
+    GT = ">"
+    GE = ">="
+    IN = "in"
+    NOT_IN = "not in"
+    LIKE = "like"
+    ILIKE = "ilike"
+    BETWEEN = "between"
+
+
+_BY_NAME: Final = {op.name.lower(): op for op in Operator} | {op.value: op for op in Operator}
+
+
+@attrs.frozen
+class Op:
+    """A filter value with an operator: ``find(price=gt(10))``.
+
+    Build it with the helpers (`eq`, `ne`, `lt`, `le`, `gt`, `ge`, `in_`,
+    `not_in`, `like`, `ilike`, `between`) or as ``Op("gt", 10)``; an operator
+    name that is not one of those raises `InvalidQuery`.
+    """
+
+    operator: Operator = attrs.field(converter=lambda o: _operator(o))
+    value: Any
+
+
+def _operator(name: object) -> Operator:
+    if isinstance(name, Operator):
+        return name
+    if isinstance(name, str) and name.lower() in _BY_NAME:
+        return _BY_NAME[name.lower()]
+    known = ", ".join(sorted(op.name.lower() for op in Operator))
+    msg = f"unknown filter operator {name!r}: use one of {known}"
+    raise InvalidQuery(msg)
+
+
+def eq(value: object) -> Op:
+    """``field = value`` (``IS NULL`` for `None`)."""
+    return Op(Operator.EQ, value)
+
+
+def ne(value: object) -> Op:
+    """``field <> value`` (``IS NOT NULL`` for `None`); rows where field is NULL never match."""
+    return Op(Operator.NE, value)
+
+
+def lt(value: object) -> Op:
+    """``field < value``."""
+    return Op(Operator.LT, value)
+
+
+def le(value: object) -> Op:
+    """``field <= value``."""
+    return Op(Operator.LE, value)
+
+
+def gt(value: object) -> Op:
+    """``field > value``."""
+    return Op(Operator.GT, value)
+
+
+def ge(value: object) -> Op:
+    """``field >= value``."""
+    return Op(Operator.GE, value)
+
+
+def in_(values: Iterable[object]) -> Op:
+    """``field IN (values)``; an empty collection matches nothing."""
+    return Op(Operator.IN, values)
+
+
+def not_in(values: Iterable[object]) -> Op:
+    """``field NOT IN (values)``; an empty collection matches every non-NULL field."""
+    return Op(Operator.NOT_IN, values)
+
+
+def like(pattern: str) -> Op:
+    """``field LIKE pattern`` (``%`` and ``_`` are wildcards, case-sensitive)."""
+    return Op(Operator.LIKE, pattern)
+
+
+def ilike(pattern: str) -> Op:
+    """``field ILIKE pattern``: LIKE, ignoring case."""
+    return Op(Operator.ILIKE, pattern)
+
+
+def between(low: object, high: object) -> Op:
+    """``field BETWEEN low AND high`` (both ends included)."""
+    return Op(Operator.BETWEEN, (low, high))
+
+
+@attrs.frozen
+class Condition:
+    """One validated filter: `field` is an attribute name the mapping knows."""
+
+    field: str
+    operator: Operator
+    value: Any
+
+    @property
+    def shape(self) -> tuple[str, Operator, bool]:
+        """What the SQL text depends on: the field, the operator, and NULL-ness."""
+        return (self.field, self.operator, self.value is None)
+
+
+@attrs.frozen
+class Order:
+    """One ``order_by`` key: a field and a direction."""
+
+    field: str
+    descending: bool = False
+
+
+def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Condition, ...]:
+    """Validate ``**filters`` against `table` and return them as conditions."""
+    conditions = []
+    for name, raw in filters.items():
+        table.field(name)  # refuses unknown fields
+        op = raw if isinstance(raw, Op) else Op(Operator.EQ, raw)
+        value = op.value
+        operator = op.operator
+        if operator in (Operator.IN, Operator.NOT_IN):
+            if value is None or isinstance(value, str | bytes) or not isinstance(value, Iterable):
+                msg = f"{operator.name.lower()} filter on {name!r} needs a collection of values, got {value!r}"
+                raise InvalidQuery(msg)
+            value = list(value)
+            if any(v is None for v in value):
+                msg = f"{operator.name.lower()} filter on {name!r} cannot hold None: filter with {name}=None (IS NULL) instead"
+                raise InvalidQuery(msg)
+        elif operator is Operator.BETWEEN:
+            if not (isinstance(value, tuple) and len(value) == 2) or None in value:
+                msg = f"between filter on {name!r} needs two non-None bounds, got {value!r}"
+                raise InvalidQuery(msg)
+        elif value is None and operator not in (Operator.EQ, Operator.NE):
+            msg = f"{operator.name.lower()} filter on {name!r} cannot compare with None: use {name}=None or ne(None)"
+            raise InvalidQuery(msg)
+        if operator in (Operator.LIKE, Operator.ILIKE) and not isinstance(value, str):
+            msg = f"{operator.name.lower()} filter on {name!r} needs a str pattern, got {value!r}"
+            raise InvalidQuery(msg)
+        conditions.append(Condition(name, operator, value))
+    return tuple(conditions)
+
+
+def parse_order(table: Table[Any], order_by: str | Sequence[str] | None) -> tuple[Order, ...]:
+    """Validate ``order_by`` (a field name, ``-name`` for descending, or a sequence of them)."""
+    if order_by is None:
+        return ()
+    keys = (order_by,) if isinstance(order_by, str) else tuple(order_by)
+    orders = []
+    for key in keys:
+        if not isinstance(key, str) or not key.lstrip("-"):
+            msg = f"order_by takes field names ('name' or '-name'), got {key!r}"
+            raise InvalidQuery(msg)
+        descending = key.startswith("-")
+        name = key[1:] if descending else key
+        table.field(name, purpose="order_by")
+        orders.append(Order(name, descending))
+    return tuple(orders)
+
+
+def check_limit(limit: int | None, offset: int | None) -> None:
+    """Refuse a limit or offset that is not a non-negative int."""
+    for label, value in (("limit", limit), ("offset", offset)):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 0
+        ):
+            msg = f"{label} must be a non-negative int or None, got {value!r}"
+            raise InvalidQuery(msg)

@@ -1,0 +1,51 @@
+"""The catalog's entities: plain attrs classes, no database import."""
+
+from __future__ import annotations
+
+import attrs
+
+__all__ = ["Brand", "Product", "ProductColor", "ProductSize", "Sku", "SkuView"]
+
+
+@attrs.frozen
+class Brand:
+    brand_name: str
+    brand_id: int | None = None
+
+
+@attrs.frozen
+class Product:
+    product_name: str
+    brand_id: int
+    product_id: int | None = None
+
+
+@attrs.frozen
+class ProductColor:
+    product_color_name: str
+    product_color_id: int | None = None
+
+
+@attrs.frozen
+class ProductSize:
+    product_size_name: str
+    product_size_id: int | None = None
+
+
+@attrs.frozen
+class Sku:
+    product_id: int
+    product_size_id: int
+    product_color_id: int
+    sku_id: int | None = None
+
+
+@attrs.frozen
+class SkuView:
+    """A read model: one sku with the names of its product, brand, colour and size."""
+
+    sku_id: int
+    product_name: str
+    brand_name: str
+    product_color_name: str
+    product_size_name: str

@@ -1,0 +1,70 @@
+#!/usr/bin/env python3
+"""The project's two commands, on a fresh machine with only Python 3.11+ and pip.
+
+    python3 tasks.py demo    # run the demo (embedded PostgreSQL unless $DATABASE_URL)
+    python3 tasks.py test    # every check: ruff lint + format, mypy --strict, the tests
+
+Each creates (or reuses) the virtualenv .venv and installs the project in it
+first; it reinstalls only when pyproject.toml changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("REPO_VENV", ROOT / ".venv"))
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+PY = BIN / "python"
+
+
+def run(*cmd: str | Path) -> None:
+    print("+", " ".join(str(c) for c in cmd), flush=True)
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False)
+    if result.returncode:
+        sys.exit(result.returncode)
+
+
+def ensure_venv() -> None:
+    if sys.version_info < (3, 11):
+        sys.exit(f"repo needs Python 3.11 or newer; this is {sys.version.split()[0]}")
+    stamp = VENV / ".repo-installed"
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest and PY.exists():
+        return
+    if not PY.exists():
+        print(f"creating the virtualenv {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    run(PY, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
+    run(PY, "-m", "pip", "install", "--quiet", "-e", ".[dev]")
+    stamp.write_text(digest)
+
+
+def demo(args: list[str]) -> None:
+    run(PY, "-m", "repo", "demo", *args)
+
+
+def test(args: list[str]) -> None:
+    run(BIN / "ruff", "check", ".")
+    run(BIN / "ruff", "format", "--check", ".")
+    run(BIN / "mypy")
+    run(PY, "-m", "pytest", *args)
+
+
+COMMANDS = {"demo": demo, "test": test}
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1] not in COMMANDS:
+        sys.exit(__doc__)
+    ensure_venv()
+    COMMANDS[sys.argv[1]](sys.argv[2:])
+
+
+if __name__ == "__main__":
+    main()
