@@ -31,7 +31,7 @@ def run(*cmd: str | Path) -> None:
 
 
 def ensure_venv() -> None:
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - tasks.py may run on an older python3
         sys.exit(f"repo needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     stamp = VENV / ".repo-installed"
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()

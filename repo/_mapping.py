@@ -31,6 +31,16 @@ T = TypeVar("T")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
 
 
+def is_attrs_class(cls: object) -> bool:
+    """Whether `cls` is an attrs class (without narrowing its static type)."""
+    return attrs.has(cls)  # type: ignore[arg-type]
+
+
+def fields_of(cls: Any) -> tuple[attrs.Attribute[Any], ...]:
+    """The attrs fields of `cls`, for any attrs class (typed loosely on purpose)."""
+    return tuple(attrs.fields(cls))
+
+
 def quote(name: str) -> str:
     """Quote an identifier for SQL; names come only from mappings, never from callers."""
     return '"' + name.replace('"', '""') + '"'
@@ -187,19 +197,22 @@ class Table(Generic[T]):
         version: str | None = None,
         schema: str | None = None,
     ) -> None:
-        if not attrs.has(entity):
+        self.entity: type[T] = entity
+        if not is_attrs_class(entity):
             msg = f"Table({name!r}, ...) maps attrs classes; {entity!r} is not one"
             raise InvalidQuery(msg)
         self.name = _check_identifier(name, "table name")
         self.schema = _check_identifier(schema, "schema name") if schema else None
-        self.entity = entity
-        fields = attrs.fields(entity)
+        fields = fields_of(entity)
         names = [f.name for f in fields]
         columns = dict(columns or {})
         generated = set(generated)
         for label, given in (("columns", columns), ("generated", generated)):
             for unknown in sorted(set(given) - set(names)):
-                msg = f"Table {name!r}: {label} names {unknown!r}, which {entity.__name__} has no field for"
+                msg = (
+                    f"Table {name!r}: {label} names {unknown!r}, "
+                    f"which {entity.__name__} has no field for"
+                )
                 raise InvalidQuery(msg)
         if key not in names:
             msg = f"Table {name!r}: key {key!r} is not a field of {entity.__name__}"
@@ -247,9 +260,7 @@ class Table(Generic[T]):
         self.version = version
 
         self.primary_key_name = f"pk_{name}"
-        self.unique: tuple[UniqueSpec, ...] = tuple(
-            self._unique(u) for u in unique
-        )
+        self.unique: tuple[UniqueSpec, ...] = tuple(self._unique(u) for u in unique)
         self.foreign_keys: tuple[ForeignKeySpec, ...] = tuple(
             self._foreign_key(fname, target) for fname, target in (foreign_keys or {}).items()
         )
@@ -291,13 +302,13 @@ class Table(Generic[T]):
         )
         self.key_position = self.field_names.index(self.key)
         self._get_values = operator.attrgetter(*self.field_names)
-        init_fields = attrs.fields(self.entity)
+        init_fields = fields_of(self.entity)
         positional = all(f.init and not f.kw_only for f in init_fields)
-        entity = self.entity
+        entity: Any = self.entity
         if positional:
             # Selecting the columns in field order lets a record go straight
             # into __init__, the cheapest way to build an attrs instance.
-            self.from_record: Callable[[Sequence[Any]], T] = lambda r: entity(*r)
+            self.from_record: Callable[[Any], T] = lambda r: entity(*r)
         else:
             names = tuple(c.init_name for c in self.columns)
             self.from_record = lambda r: entity(**dict(zip(names, r, strict=True)))
@@ -310,7 +321,10 @@ class Table(Generic[T]):
             return self._by_field[name]
         except (KeyError, TypeError):
             known = ", ".join(self.field_names)
-            msg = f"{self.entity.__name__} has no field {name!r} (in {purpose}); known fields: {known}"
+            msg = (
+                f"{self.entity.__name__} has no field {name!r} (in {purpose}); "
+                f"known fields: {known}"
+            )
             raise InvalidQuery(msg) from None
 
     def column_of(self, name: str) -> str:

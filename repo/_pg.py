@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -14,11 +14,15 @@ from ._sql import statements
 from .errors import DatabaseError, InvalidQuery, InvalidState, NotFound, StaleEntity, translate
 
 if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
     from ._database import Database
 
 __all__ = ["PgTableOps", "PoolSession", "TransactionSession"]
 
 T = TypeVar("T")
+
+Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]"
 
 _DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
@@ -74,7 +78,11 @@ class PgRunner:
         return result
 
     async def copy_records(
-        self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]], schema: str | None
+        self,
+        table: str,
+        columns: Sequence[str],
+        records: Iterable[Sequence[Any]],
+        schema: str | None,
     ) -> str:
         raise NotImplementedError
 
@@ -85,7 +93,7 @@ class PgRunner:
         return self
 
 
-async def _call(conn: asyncpg.Connection, name: str, sql: str, args: Sequence[Any]) -> Any:
+async def _call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
     try:
         return await getattr(conn, name)(sql, *args)
     except _DRIVER_ERRORS as exc:
@@ -103,14 +111,18 @@ class PoolSession(PgRunner):
             return await _call(conn, name, sql, args)
 
     async def copy_records(
-        self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]], schema: str | None
+        self,
+        table: str,
+        columns: Sequence[str],
+        records: Iterable[Sequence[Any]],
+        schema: str | None,
     ) -> str:
         async with self._db.acquire(_raw=False) as conn:
             return await _copy(conn, table, columns, records, schema)
 
 
 async def _copy(
-    conn: asyncpg.Connection,
+    conn: Conn,
     table: str,
     columns: Sequence[str],
     records: Iterable[Sequence[Any]],
@@ -133,12 +145,12 @@ class TransactionSession(PgRunner):
 
     def __init__(self, db: Database) -> None:
         self._db = db
-        self._conn: asyncpg.Connection | None = None
+        self._conn: Conn | None = None
         self._lock = asyncio.Lock()
         self._acquired: Any = None
 
     @property
-    def connection(self) -> asyncpg.Connection:
+    def connection(self) -> Conn:
         if self._conn is None:
             msg = "the unit of work has no connection: use it inside `async with`"
             raise InvalidState(msg)
@@ -149,7 +161,11 @@ class TransactionSession(PgRunner):
             return await _call(self.connection, name, sql, args)
 
     async def copy_records(
-        self, table: str, columns: Sequence[str], records: Iterable[Sequence[Any]], schema: str | None
+        self,
+        table: str,
+        columns: Sequence[str],
+        records: Iterable[Sequence[Any]],
+        schema: str | None,
     ) -> str:
         async with self._lock:
             return await _copy(self.connection, table, columns, records, schema)
@@ -183,7 +199,7 @@ class TransactionSession(PgRunner):
         """Give the connection back; one still inside a transaction is terminated."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            await self._db._give_back(conn)
+            await self._db._give_back(conn)  # type: ignore[arg-type]
 
 
 class PgTableOps(Generic[T]):

@@ -59,6 +59,16 @@ class Operator(enum.Enum):
 _BY_NAME: Final = {op.name.lower(): op for op in Operator} | {op.value: op for op in Operator}
 
 
+def _operator(name: object) -> Operator:
+    if isinstance(name, Operator):
+        return name
+    if isinstance(name, str) and name.lower() in _BY_NAME:
+        return _BY_NAME[name.lower()]
+    known = ", ".join(sorted(op.name.lower() for op in Operator))
+    msg = f"unknown filter operator {name!r}: use one of {known}"
+    raise InvalidQuery(msg)
+
+
 @attrs.frozen
 class Op:
     """A filter value with an operator: ``find(price=gt(10))``.
@@ -68,18 +78,8 @@ class Op:
     name that is not one of those raises `InvalidQuery`.
     """
 
-    operator: Operator = attrs.field(converter=lambda o: _operator(o))
+    operator: Operator = attrs.field(converter=_operator)
     value: Any
-
-
-def _operator(name: object) -> Operator:
-    if isinstance(name, Operator):
-        return name
-    if isinstance(name, str) and name.lower() in _BY_NAME:
-        return _BY_NAME[name.lower()]
-    known = ", ".join(sorted(op.name.lower() for op in Operator))
-    msg = f"unknown filter operator {name!r}: use one of {known}"
-    raise InvalidQuery(msg)
 
 
 def eq(value: object) -> Op:
@@ -169,18 +169,27 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
         operator = op.operator
         if operator in (Operator.IN, Operator.NOT_IN):
             if value is None or isinstance(value, str | bytes) or not isinstance(value, Iterable):
-                msg = f"{operator.name.lower()} filter on {name!r} needs a collection of values, got {value!r}"
+                msg = (
+                    f"{operator.name.lower()} filter on {name!r} needs a collection of values, "
+                    f"got {value!r}"
+                )
                 raise InvalidQuery(msg)
             value = list(value)
             if any(v is None for v in value):
-                msg = f"{operator.name.lower()} filter on {name!r} cannot hold None: filter with {name}=None (IS NULL) instead"
+                msg = (
+                    f"{operator.name.lower()} filter on {name!r} cannot hold None: "
+                    f"filter with {name}=None (IS NULL) instead"
+                )
                 raise InvalidQuery(msg)
         elif operator is Operator.BETWEEN:
             if not (isinstance(value, tuple) and len(value) == 2) or None in value:
                 msg = f"between filter on {name!r} needs two non-None bounds, got {value!r}"
                 raise InvalidQuery(msg)
         elif value is None and operator not in (Operator.EQ, Operator.NE):
-            msg = f"{operator.name.lower()} filter on {name!r} cannot compare with None: use {name}=None or ne(None)"
+            msg = (
+                f"{operator.name.lower()} filter on {name!r} cannot compare with None: "
+                f"use {name}=None or ne(None)"
+            )
             raise InvalidQuery(msg)
         if operator in (Operator.LIKE, Operator.ILIKE) and not isinstance(value, str):
             msg = f"{operator.name.lower()} filter on {name!r} needs a str pattern, got {value!r}"

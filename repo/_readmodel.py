@@ -6,29 +6,30 @@ Columns are matched to fields by name. The matching is worked out once per
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import attrs
 
+from ._mapping import fields_of, is_attrs_class
 from .errors import InvalidQuery
 
 __all__ = ["record_mapper"]
 
 M = TypeVar("M")
 
-_MAPPERS: dict[tuple[type[Any], tuple[str, ...]], Callable[[Sequence[Any]], Any]] = {}
+_MAPPERS: dict[tuple[type[Any], tuple[str, ...]], Callable[[Any], Any]] = {}
 
 
-def record_mapper(model: type[M], columns: tuple[str, ...]) -> Callable[[Sequence[Any]], M]:
+def record_mapper(model: type[M], columns: tuple[str, ...]) -> Callable[[Any], M]:
     """A function turning a row with `columns` into a `model`; `InvalidQuery` if they do not fit."""
-    found = _MAPPERS.get((model, columns))
+    found: Callable[[Any], M] | None = _MAPPERS.get((model, columns))
     if found is not None:
         return found
-    if not attrs.has(model):
+    if not is_attrs_class(model):
         msg = f"read models are attrs classes; {model!r} is not one"
         raise InvalidQuery(msg)
-    fields = {f.name: f for f in attrs.fields(model) if f.init}
+    fields = {f.name: f for f in fields_of(model) if f.init}
     extra = [c for c in columns if c not in fields]
     if extra:
         msg = (
@@ -40,14 +41,17 @@ def record_mapper(model: type[M], columns: tuple[str, ...]) -> Callable[[Sequenc
         name for name, f in fields.items() if name not in columns and f.default is attrs.NOTHING
     ]
     if missing:
-        msg = f"{model.__name__} needs column(s) {', '.join(missing)} that the query does not return"
+        msg = (
+            f"{model.__name__} needs column(s) {', '.join(missing)} that the query does not return"
+        )
         raise InvalidQuery(msg)
     names = tuple((fields[c].alias or c) for c in columns)
-    positional = [f for f in attrs.fields(model) if f.init and not f.kw_only]
-    mapper: Callable[[Sequence[Any]], Any]
+    positional = [f for f in fields_of(model) if f.init and not f.kw_only]
+    mapper: Callable[[Any], Any]
     if tuple(f.name for f in positional[: len(columns)]) == columns:
         mapper = lambda r: model(*r)  # noqa: E731
     else:
         mapper = lambda r: model(**dict(zip(names, r, strict=True)))  # noqa: E731
     _MAPPERS[(model, columns)] = mapper
-    return mapper
+    typed: Callable[[Any], M] = mapper
+    return typed

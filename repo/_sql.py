@@ -67,9 +67,7 @@ class Statements(Generic[T]):
         found = self._insert.get(omitted)
         if found is None:
             table = self.table
-            positions = tuple(
-                i for i, f in enumerate(table.field_names) if f not in omitted
-            )
+            positions = tuple(i for i, f in enumerate(table.field_names) if f not in omitted)
             t = table.qualified_name
             if positions:
                 cols = ", ".join(quote(table.columns[i].column) for i in positions)

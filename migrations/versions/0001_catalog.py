@@ -34,9 +34,7 @@ def upgrade() -> None:
         sa.Column("product_name", sa.Text(), nullable=False),
         sa.Column("brand_id", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("product_id", name="pk_product"),
-        sa.ForeignKeyConstraint(
-            ["brand_id"], ["brand.brand_id"], name="fk_product_brand_id_brand"
-        ),
+        sa.ForeignKeyConstraint(["brand_id"], ["brand.brand_id"], name="fk_product_brand_id_brand"),
     )
     op.create_table(
         "product_color",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from .._repository import Repository
-from .._uow import UnitOfWork
+from repo._repository import Repository
+from repo._uow import UnitOfWork
+
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView
 from ._tables import BRANDS, COLORS, PRODUCTS, SIZES, SKUS
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from .._mapping import Table
+from repo._mapping import Table
+
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku
 
 __all__ = ["BRANDS", "COLORS", "PRODUCTS", "SIZES", "SKUS"]

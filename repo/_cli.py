@@ -1,0 +1,98 @@
+"""The ``repo`` command: ``repo demo`` and ``repo db ...`` (Alembic, URL resolved for you)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from ._dsn import ENV_DSN, mask_dsn
+from .errors import RepoError
+
+__all__ = ["main"]
+
+
+def _database_note() -> str:
+    env = os.environ.get(ENV_DSN)
+    if env:
+        return f"database: ${ENV_DSN} = {mask_dsn(env)}"
+    return (
+        "database: the embedded server (.repo/pgdata, or $REPO_EMBEDDED_DIR); "
+        "set $DATABASE_URL to use another"
+    )
+
+
+def _parser() -> argparse.ArgumentParser:
+    note = _database_note()
+    parser = argparse.ArgumentParser(
+        prog="repo",
+        description=f"repo: a typed data-access layer for PostgreSQL on asyncio.\n{note}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--dsn", help="the database to use (default: $DATABASE_URL, else embedded)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser(
+        "demo",
+        help="run the demo on its own database repo_demo",
+        description=(
+            "Migrate, load the catalog, run units of work, savepoints and concurrent reads.\n"
+            + note
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    demo.add_argument("--brands", type=int, default=20, help="brands to load (default 20)")
+    demo.add_argument("--products", type=int, default=2000, help="products to load (default 2000)")
+    demo.add_argument("--json", action="store_true", help="print machine-readable figures")
+
+    db = sub.add_parser(
+        "db",
+        help="migration commands (Alembic)",
+        description=(
+            "Alembic's commands with the database resolved like Database.connect().\n" + note
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    up = dbsub.add_parser("upgrade", help="migrate up to REV (default head)")
+    up.add_argument("revision", nargs="?", default="head")
+    up.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    down = dbsub.add_parser("downgrade", help="migrate down to REV")
+    down.add_argument("revision")
+    down.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    dbsub.add_parser("current", help="show the database's revision")
+    dbsub.add_parser("history", help="list the revisions")
+    dbsub.add_parser("check", help="fail if the mappings and migrations disagree")
+    rev = dbsub.add_parser("revision", help="make a new revision file")
+    rev.add_argument("-m", "--message", required=True)
+    rev.add_argument("--autogenerate", action="store_true")
+    return parser
+
+
+def _db(args: argparse.Namespace) -> None:
+    from ._migrate import run
+
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "db_command", "dsn")}
+    run(args.db_command, args.dsn, **options)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``repo`` console script and ``python -m repo``."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "demo":
+            from ._demo import run_demo
+
+            asyncio.run(
+                run_demo(args.dsn, brands=args.brands, products=args.products, as_json=args.json)
+            )
+        else:
+            _db(args)
+    except RepoError as exc:
+        print(f"repo: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+    return 0

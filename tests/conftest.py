@@ -1,0 +1,93 @@
+"""Fixtures: a scratch database per test session, migrated with Alembic.
+
+The server is $DATABASE_URL's, else the embedded one. The session makes its
+own database on it (never touching the data already there), runs
+``alembic upgrade head``, and drops it at the end. Each test starts from
+empty tables (TRUNCATE ... RESTART IDENTITY), so tests run in any order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from repo import Database
+from repo._dsn import resolve_dsn
+from repo._migrate import upgrade
+
+CATALOG_TABLES = ("sku", "product", "product_color", "product_size", "brand")
+
+
+def with_database(dsn: str, database: str) -> str:
+    """`dsn` pointing at another database on the same server."""
+    parts = urllib.parse.urlsplit(dsn)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + database))
+
+
+async def _admin(dsn: str, *statements: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for statement in statements:
+            await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+def create_database(server_dsn: str, prefix: str) -> str:
+    """Make an empty scratch database on the server; return its DSN."""
+    name = f"{prefix}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(_admin(server_dsn, f'CREATE DATABASE "{name}"'))
+    return with_database(server_dsn, name)
+
+
+def drop_database(server_dsn: str, dsn: str) -> None:
+    name = urllib.parse.urlsplit(dsn).path.lstrip("/")
+    asyncio.run(_admin(server_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def server_dsn() -> str:
+    """The server under test: $DATABASE_URL's, else the embedded one."""
+    return resolve_dsn()
+
+
+@pytest.fixture(scope="session")
+def migrated_dsn(server_dsn: str) -> Iterator[str]:
+    """A scratch database at Alembic head, for the whole session."""
+    dsn = create_database(server_dsn, "repo_test")
+    try:
+        upgrade(dsn, "head")
+        yield dsn
+    finally:
+        drop_database(server_dsn, dsn)
+
+
+@pytest.fixture
+async def dsn(migrated_dsn: str) -> str:
+    """The scratch database's DSN, its catalog tables emptied for this test."""
+    tables = ", ".join(CATALOG_TABLES)
+    await _admin(migrated_dsn, f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+    return migrated_dsn
+
+
+@pytest.fixture
+async def db(dsn: str) -> AsyncIterator[Database]:
+    """An open pool (up to 5 connections) on empty catalog tables."""
+    async with Database.connect(dsn, min_size=1, max_size=5, acquire_timeout=5) as database:
+        yield database
+
+
+@pytest.fixture
+async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A second, independent connection: to see what others see."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        yield connection
+    finally:
+        await connection.close()

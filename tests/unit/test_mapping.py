@@ -1,0 +1,146 @@
+"""Table mappings: inference, declarations and refusals, without a server."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+from typing import Any
+
+import attrs
+import pytest
+
+from repo import Column, ForeignKey, InvalidQuery, Table
+from repo.catalog import BRANDS, SKUS, Brand
+from repo.errors import CONSTRAINTS
+
+
+@attrs.frozen
+class Everything:
+    name: str
+    count: int
+    price: decimal.Decimal
+    at: dt.datetime
+    ident: uuid.UUID
+    doc: dict[str, Any]
+    flag: bool
+    note: str | None = None
+    version: int = 1
+    thing_id: int | None = None
+
+
+def test_types_nullability_and_generated_key_are_inferred() -> None:
+    """SQL types and NOT NULL come from annotations; a key defaulting to None is generated."""
+    t = Table("everything", Everything, key="thing_id", version="version")
+    types = {c.field: (c.sql_type, c.nullable, c.generated) for c in t.columns}
+    assert types == {
+        "name": ("text", False, False),
+        "count": ("bigint", False, False),
+        "price": ("numeric", False, False),
+        "at": ("timestamp with time zone", False, False),
+        "ident": ("uuid", False, False),
+        "doc": ("jsonb", False, False),
+        "flag": ("boolean", False, False),
+        "note": ("text", True, False),
+        "version": ("bigint", False, False),
+        "thing_id": ("bigint", False, True),
+    }
+
+
+def test_column_overrides() -> None:
+    """Column() overrides the name, type, nullability and generation of a field."""
+
+    @attrs.frozen
+    class Item:
+        label: str
+        price: decimal.Decimal
+        created: dt.datetime | None = None
+        item_id: int = 0
+
+    t = Table(
+        "item",
+        Item,
+        key="item_id",
+        columns={
+            "label": Column(name="item_label"),
+            "price": Column(type="numeric(10,2)"),
+            "created": Column(generated=True, server_default="now()"),
+        },
+    )
+    spec = {c.field: c for c in t.columns}
+    assert spec["label"].column == "item_label"
+    assert spec["price"].sql_type == "numeric(10,2)"
+    assert spec["created"].generated
+    assert not spec["created"].nullable
+    assert not spec["item_id"].generated
+    assert t.select_list == '"item_label", "price", "created", "item_id"'
+
+
+def test_constraints_follow_the_naming_convention() -> None:
+    """pk_<table>, uq_<table>_<cols>, fk_<table>_<col>_<target>, registered for errors."""
+    assert BRANDS.primary_key_name == "pk_brand"
+    assert [u.name for u in BRANDS.unique] == ["uq_brand_brand_name"]
+    assert [fk.name for fk in SKUS.foreign_keys] == [
+        "fk_sku_product_id_product",
+        "fk_sku_product_size_id_product_size",
+        "fk_sku_product_color_id_product_color",
+    ]
+    assert CONSTRAINTS["uq_sku_product_id_product_size_id_product_color_id"] == (
+        "sku",
+        ("product_id", "product_size_id", "product_color_id"),
+    )
+    fk = ForeignKey("brand", column="brand_id", on_delete="CASCADE")
+    assert (fk.target_table, fk.target_column) == ("brand", "brand_id")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"key": "nope"}, "key 'nope'"),
+        ({"key": "brand_id", "columns": {"ghost": Column()}}, "ghost"),
+        ({"key": "brand_id", "generated": ["ghost"]}, "ghost"),
+        ({"key": "brand_id", "unique": ["ghost"]}, "ghost"),
+        ({"key": "brand_id", "version": "brand_name"}, "version"),
+        ({"key": "brand_id", "columns": {"brand_name": Column(name='x"; DROP')}}, "identifier"),
+    ],
+)
+def test_bad_mappings_are_refused(kwargs: dict[str, Any], message: str) -> None:
+    """A mapping naming unknown fields or unsafe identifiers raises InvalidQuery."""
+    with pytest.raises(InvalidQuery, match=message):
+        Table("brand", Brand, **kwargs)
+
+
+def test_table_name_must_be_an_identifier() -> None:
+    """Table names reach SQL, so only plain identifiers are accepted."""
+    with pytest.raises(InvalidQuery, match="identifier"):
+        Table("brand; DROP TABLE x", Brand, key="brand_id")
+
+
+def test_only_attrs_classes_are_mapped() -> None:
+    """Mapping a non-attrs class is refused."""
+
+    class Plain:
+        pass
+
+    with pytest.raises(InvalidQuery, match="attrs"):
+        Table("plain", Plain, key="x")
+
+
+def test_record_to_entity_and_entity_to_values_are_compiled() -> None:
+    """from_record builds the entity from a row in column order; values() reverses it."""
+    brand = BRANDS.from_record(("acme", 3))
+    assert brand == Brand("acme", 3)
+    assert BRANDS.values(brand) == ("acme", 3)
+    assert BRANDS.key_of(brand) == 3
+
+
+def test_kw_only_fields_map_by_name() -> None:
+    """Entities with keyword-only fields are built by name."""
+
+    @attrs.frozen(kw_only=True)
+    class K:
+        a: str
+        k_id: int | None = None
+
+    t = Table("k", K, key="k_id")
+    assert t.from_record(("x", 1)) == K(a="x", k_id=1)
