@@ -6,10 +6,13 @@ connections, a `UnitOfWork` owning a transaction and its savepoints.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._bulk import UpsertResult
 from ._database import Database
 from ._mapping import Column, ForeignKey, Table
+from ._paging import Page
 from ._query import Op, between, eq, ge, gt, ilike, in_, le, like, lt, ne, not_in
 from ._repository import Repository
+from ._stream import Cursor, Stream
 from ._uow import Savepoint, UnitOfWork, UnitState
 from .errors import (
     CheckViolation,
@@ -45,6 +48,7 @@ __all__ = [
     "Column",
     "ConfigurationError",
     "ConnectionLost",
+    "Cursor",
     "DataError",
     "Database",
     "DatabaseError",
@@ -59,6 +63,7 @@ __all__ = [
     "NotNullViolation",
     "NotSupportedInMemory",
     "Op",
+    "Page",
     "PoolTimeout",
     "QueryCanceled",
     "ReadOnlyViolation",
@@ -67,10 +72,12 @@ __all__ = [
     "Savepoint",
     "SerializationFailure",
     "StaleEntity",
+    "Stream",
     "Table",
     "UniqueViolation",
     "UnitOfWork",
     "UnitState",
+    "UpsertResult",
     "__version__",
     "between",
     "eq",

@@ -7,14 +7,17 @@ through begin → (savepoints) → commit or rollback → close.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
     import asyncpg
 
+    from ._bulk import UpsertResult
     from ._mapping import Table
     from ._query import Condition, Order
+    from ._stream import Cursor, Stream
 
 __all__ = ["Session", "SqlRunner", "TableOps", "UnitSession"]
 
@@ -46,7 +49,41 @@ class TableOps(Protocol[T]):
 
     async def delete(self, key: Any) -> None: ...
 
-    async def add_many(self, entities: Iterable[T]) -> int: ...
+    async def add_many(
+        self, entities: Iterable[T] | AsyncIterable[T], returning: bool
+    ) -> int | list[T]: ...
+
+    async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T: ...
+
+    async def upsert_many(
+        self,
+        entities: Iterable[T] | AsyncIterable[T],
+        on: tuple[str, ...],
+        update: tuple[str, ...] | None,
+        returning: bool,
+    ) -> UpsertResult | list[T]: ...
+
+    async def delete_where(self, conditions: Sequence[Condition]) -> int: ...
+
+    async def update_where(
+        self, values: dict[str, Any], conditions: Sequence[Condition]
+    ) -> int: ...
+
+    async def page(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        after: tuple[Any, ...] | None,
+        limit: int,
+    ) -> tuple[list[T], bool]: ...
+
+    def stream(
+        self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
+    ) -> Stream[T]: ...
+
+    def cursor(
+        self, conditions: Sequence[Condition], orders: Sequence[Order]
+    ) -> AbstractAsyncContextManager[Cursor[T]]: ...
 
 
 class SqlRunner(Protocol):
@@ -60,6 +97,14 @@ class SqlRunner(Protocol):
 
     async def execute(self, sql: str, args: Sequence[Any]) -> str: ...
 
+    def stream(
+        self, sql: str, args: Sequence[Any], make: Callable[[Any], Any], prefetch: int
+    ) -> Stream[Any]: ...
+
+    def cursor(
+        self, sql: str, args: Sequence[Any], make: Callable[[Any], Any]
+    ) -> AbstractAsyncContextManager[Cursor[Any]]: ...
+
 
 class Session(Protocol):
     """Where a repository's calls run: the pool, or one unit of work's connection."""
@@ -71,6 +116,8 @@ class Session(Protocol):
 
 class UnitSession(Session, Protocol):
     """A session that owns one transaction, driven by `UnitOfWork`."""
+
+    describe_state: Callable[[], str]
 
     async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None: ...
 

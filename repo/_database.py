@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 import asyncpg
 
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
-from ._pg import PoolSession, TransactionSession
+from ._pg import ConnectionSession, PoolSession, TransactionSession
 from ._repository import Repository
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
 
@@ -232,7 +232,7 @@ class Database:
             raise translate(exc, closed=True) from exc
         return conn
 
-    async def _give_back(self, conn: PooledConnection) -> None:
+    async def _give_back(self, conn: Any) -> None:
         """Return `conn` to the pool; one still inside a transaction is terminated."""
         pool = self._pool
         if conn.is_closed() or pool is None:
@@ -263,16 +263,21 @@ class Database:
 
     # -- repositories and units of work ---------------------------------
 
-    def repository(self, cls: type[R]) -> R:
+    def repository(self, cls: type[R], *, connection: Any = None) -> R:
         """A `cls` whose every call runs on its own pooled connection (autocommit).
 
         Independent calls issued together with ``asyncio.gather`` run
-        concurrently, each on a connection of its own.
+        concurrently, each on a connection of its own. With `connection` (a
+        raw asyncpg connection you manage, e.g. from `acquire`), every call
+        runs on that connection instead, inside whatever transaction you
+        opened on it.
         """
         candidate: object = cls
         if not (isinstance(candidate, type) and issubclass(candidate, Repository)):
             msg = f"repository() takes a Repository subclass, got {cls!r}"
             raise InvalidState(msg)
+        if connection is not None:
+            return cls(ConnectionSession(connection))
         return cls(PoolSession(self))
 
     def _unit_session(self) -> TransactionSession:

@@ -340,6 +340,23 @@ class Table(Generic[T]):
         """The entity's key value (``None`` before the database assigned it)."""
         return getattr(entity, self.key)
 
+    def conflict_target(self, on: str | Sequence[str] | None) -> tuple[str, ...]:
+        """The fields an upsert matches on: the key by default, else a declared unique set."""
+        if on is None:
+            return (self.key,)
+        fields = (on,) if isinstance(on, str) else tuple(on)
+        for f in fields:
+            self.field(f, purpose="upsert on=")
+        choices = [(self.key,), *(u.fields for u in self.unique)]
+        if not any(set(fields) == set(c) for c in choices):
+            known = " or ".join(repr(c) for c in choices)
+            msg = (
+                f"upsert on={fields!r} matches no unique constraint of {self.name}: "
+                f"use {known}, or declare unique=[...] in its Table"
+            )
+            raise InvalidQuery(msg)
+        return fields
+
     def check_entity(self, entity: object) -> T:
         """Refuse an object that is not an instance of this table's entity class."""
         if not isinstance(entity, self.entity):

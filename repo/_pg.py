@@ -1,30 +1,51 @@
-"""The Postgres backend: sessions on the pool or on one connection, and table ops."""
+"""The Postgres backend's sessions: where a repository's SQL runs.
+
+- `PoolSession`: every call on its own pooled connection (autocommit).
+- `TransactionSession`: one connection and its transaction, owned by a unit
+  of work; concurrent calls take turns on a lock.
+- `ConnectionSession`: a raw connection the caller manages.
+
+Each can also lend a connection for a multi-statement operation (`atomic`)
+and for a server-side cursor (`reading`).
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 
 from ._mapping import Table
-from ._query import Condition, Order
-from ._sql import statements
-from .errors import DatabaseError, InvalidQuery, InvalidState, NotFound, StaleEntity, translate
+from .errors import InvalidQuery, InvalidState, translate
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
     from ._database import Database
+    from ._pgops import PgTableOps
+    from ._stream import PgCursor, Stream
 
-__all__ = ["PgTableOps", "PoolSession", "TransactionSession"]
+__all__ = [
+    "Conn",
+    "ConnectionSession",
+    "Lent",
+    "PgRunner",
+    "PoolReading",
+    "PoolSession",
+    "Reading",
+    "TransactionSession",
+    "begin_statement",
+    "call",
+]
 
 T = TypeVar("T")
 
 Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]"
 
-_DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
 _ISOLATION = {
     "read_committed": "READ COMMITTED",
@@ -50,54 +71,138 @@ def begin_statement(isolation: str | None, readonly: bool, deferrable: bool) -> 
     return " ".join(parts)
 
 
-def _rowcount(status: str) -> int:
-    # asyncpg returns the command tag, e.g. "DELETE 3" or "INSERT 0 5".
-    tail = status.rpartition(" ")[2]
-    return int(tail) if tail.isdigit() else 0
+async def call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
+    """``conn.<name>(sql, *args)`` with driver errors translated."""
+    try:
+        return await getattr(conn, name)(sql, *args)
+    except DRIVER_ERRORS as exc:
+        raise translate(exc, closed=conn.is_closed()) from exc
+
+
+class Lent:
+    """A connection lent for several statements; `lock` guards it between them."""
+
+    __slots__ = ("conn", "lock")
+
+    def __init__(self, conn: Conn, lock: asyncio.Lock | None) -> None:
+        self.conn = conn
+        self.lock = lock
+
+    async def open_cursor(self, sql: str, args: Sequence[Any]) -> Any:
+        """An asyncpg cursor for `sql` (the portal lives until the transaction ends)."""
+        return await self.cursor_call(self.conn.cursor, sql, *args)
+
+    async def cursor_call(self, fn: Any, *args: Any) -> Any:
+        """`fn(*args)` on this connection, taking its turn, with errors translated."""
+        try:
+            if self.lock is None:
+                return await fn(*args)
+            async with self.lock:
+                return await fn(*args)
+        except DRIVER_ERRORS as exc:
+            if isinstance(exc, asyncpg.exceptions.NoActiveSQLTransactionError):
+                msg = "a server-side cursor needs a transaction: use a unit of work"
+                raise InvalidState(msg) from exc
+            raise translate(exc, closed=self.conn.is_closed()) from exc
+
+
+class Reading:
+    """A connection lent to a cursor: `open` it, use it, `close` it (idempotent).
+
+    Plain coroutines rather than an async context manager, so that a stream
+    dropped mid-way can be closed in one ordered step.
+    """
+
+    def __init__(self, lend: Callable[[], Lent]) -> None:
+        self._lend = lend
+
+    async def open(self) -> Lent:
+        return self._lend()
+
+    async def close(self) -> None:
+        return None
+
+
+class PoolReading(Reading):
+    """A pooled connection in a read-only transaction, for as long as a cursor lives."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._conn: Conn | None = None
+        self._closed = False
+
+    async def open(self) -> Lent:
+        if self._closed:
+            msg = "this cursor is closed"
+            raise InvalidState(msg)
+        conn = await self._db._take()
+        self._conn = conn
+        await call(conn, "execute", "BEGIN READ ONLY", ())
+        return Lent(conn, None)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            # A stream broken off, failed or cancelled must not leave its
+            # connection inside a transaction, nor out of the pool.
+            await _end(conn, "ROLLBACK")
+            await self._db._give_back(conn)
 
 
 class PgRunner:
-    """Runs hand-written SQL on one connection at a time, translating errors."""
+    """Hand-written SQL on some connection, with errors translated."""
 
-    async def _with(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+        raise NotImplementedError
+
+    def atomic(self) -> Any:
+        """``async with``: one connection (a `Conn`) inside a transaction, exclusively."""
+        raise NotImplementedError
+
+    def reading(self) -> Reading:
+        """A connection inside a transaction for a cursor, opened and closed explicitly."""
         raise NotImplementedError
 
     async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]:
-        result: list[asyncpg.Record] = await self._with("fetch", sql, args)
+        result: list[asyncpg.Record] = await self._run("fetch", sql, args)
         return result
 
     async def fetchrow(self, sql: str, args: Sequence[Any]) -> asyncpg.Record | None:
-        result: asyncpg.Record | None = await self._with("fetchrow", sql, args)
+        result: asyncpg.Record | None = await self._run("fetchrow", sql, args)
         return result
 
     async def fetchval(self, sql: str, args: Sequence[Any]) -> Any:
-        return await self._with("fetchval", sql, args)
+        return await self._run("fetchval", sql, args)
 
     async def execute(self, sql: str, args: Sequence[Any]) -> str:
-        result: str = await self._with("execute", sql, args)
+        result: str = await self._run("execute", sql, args)
         return result
 
-    async def copy_records(
-        self,
-        table: str,
-        columns: Sequence[str],
-        records: Iterable[Sequence[Any]],
-        schema: str | None,
-    ) -> str:
-        raise NotImplementedError
+    def stream(
+        self, sql: str, args: Sequence[Any], make: Callable[[Any], Any], prefetch: int
+    ) -> Stream[Any]:
+        from ._pgops import stream_rows
+
+        result: Stream[Any] = stream_rows(self, sql, args, make, prefetch)
+        return result
+
+    def cursor(
+        self, sql: str, args: Sequence[Any], make: Callable[[Any], Any]
+    ) -> AbstractAsyncContextManager[PgCursor[Any]]:
+        from ._pgops import open_cursor
+
+        return open_cursor(self, sql, args, make)
 
     def ops(self, table: Table[T]) -> PgTableOps[T]:
+        from ._pgops import PgTableOps
+
         return PgTableOps(self, table)
 
     def sql(self, method: str) -> PgRunner:
         return self
-
-
-async def _call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
-    try:
-        return await getattr(conn, name)(sql, *args)
-    except _DRIVER_ERRORS as exc:
-        raise translate(exc, closed=conn.is_closed()) from exc
 
 
 class PoolSession(PgRunner):
@@ -106,34 +211,34 @@ class PoolSession(PgRunner):
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def _with(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         async with self._db.acquire(_raw=False) as conn:
-            return await _call(conn, name, sql, args)
+            return await call(conn, name, sql, args)
 
-    async def copy_records(
-        self,
-        table: str,
-        columns: Sequence[str],
-        records: Iterable[Sequence[Any]],
-        schema: str | None,
-    ) -> str:
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Conn]:
         async with self._db.acquire(_raw=False) as conn:
-            return await _copy(conn, table, columns, records, schema)
+            await call(conn, "execute", "BEGIN", ())
+            try:
+                yield conn
+            except BaseException:
+                await asyncio.shield(_end(conn, "ROLLBACK"))
+                raise
+            await call(conn, "execute", "COMMIT", ())
+
+    def reading(self) -> Reading:
+        return PoolReading(self._db)
+
+    def __repr__(self) -> str:
+        return f"<pool of {self._db!r}>"
 
 
-async def _copy(
-    conn: Conn,
-    table: str,
-    columns: Sequence[str],
-    records: Iterable[Sequence[Any]],
-    schema: str | None,
-) -> str:
+async def _end(conn: Conn, statement: str) -> None:
+    """End the transaction on `conn`; if that fails, the pool will not reuse it."""
     try:
-        return await conn.copy_records_to_table(
-            table, records=records, columns=list(columns), schema_name=schema
-        )
-    except _DRIVER_ERRORS as exc:
-        raise translate(exc, closed=conn.is_closed()) from exc
+        await conn.execute(statement)
+    except DRIVER_ERRORS:
+        conn.terminate()
 
 
 class TransactionSession(PgRunner):
@@ -147,174 +252,99 @@ class TransactionSession(PgRunner):
         self._db = db
         self._conn: Conn | None = None
         self._lock = asyncio.Lock()
-        self._acquired: Any = None
+        self.describe_state: Callable[[], str] = lambda: "the unit of work is not active"
 
     @property
     def connection(self) -> Conn:
         if self._conn is None:
-            msg = "the unit of work has no connection: use it inside `async with`"
-            raise InvalidState(msg)
+            raise InvalidState(self.describe_state())
         return self._conn
 
-    async def _with(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         async with self._lock:
-            return await _call(self.connection, name, sql, args)
+            return await call(self.connection, name, sql, args)
 
-    async def copy_records(
-        self,
-        table: str,
-        columns: Sequence[str],
-        records: Iterable[Sequence[Any]],
-        schema: str | None,
-    ) -> str:
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Conn]:
+        # The unit's transaction already makes the operation atomic: a failure
+        # aborts it, and the unit rolls back.
         async with self._lock:
-            return await _copy(self.connection, table, columns, records, schema)
+            yield self.connection
+
+    def reading(self) -> Reading:
+        return Reading(lambda: Lent(self.connection, self._lock))
 
     async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
         statement = begin_statement(isolation, readonly, deferrable)
         self._conn = await self._db._take()
         try:
-            await _call(self._conn, "execute", statement, ())
+            await call(self._conn, "execute", statement, ())
         except BaseException:
             await self.close()
             raise
 
     async def commit(self) -> None:
-        await self._with("execute", "COMMIT", ())
+        await self._run("execute", "COMMIT", ())
 
     async def rollback(self) -> None:
-        await self._with("execute", "ROLLBACK", ())
+        await self._run("execute", "ROLLBACK", ())
 
     async def savepoint(self, name: str) -> None:
-        await self._with("execute", f"SAVEPOINT {name}", ())
+        await self._run("execute", f"SAVEPOINT {name}", ())
 
     async def release_savepoint(self, name: str) -> None:
-        await self._with("execute", f"RELEASE SAVEPOINT {name}", ())
+        await self._run("execute", f"RELEASE SAVEPOINT {name}", ())
 
     async def rollback_to_savepoint(self, name: str) -> None:
         # Both in one round trip: undo the savepoint's work, then drop it.
-        await self._with("execute", f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}", ())
+        await self._run("execute", f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}", ())
 
     async def close(self) -> None:
         """Give the connection back; one still inside a transaction is terminated."""
         conn, self._conn = self._conn, None
         if conn is not None:
-            await self._db._give_back(conn)  # type: ignore[arg-type]
+            await self._db._give_back(conn)
+
+    def __repr__(self) -> str:
+        return "<unit of work connection>"
 
 
-class PgTableOps(Generic[T]):
-    """The generic repository operations for one table, as SQL."""
+class ConnectionSession(PgRunner):
+    """A raw connection that the caller manages (its transactions included)."""
 
-    __slots__ = ("_runner", "_st", "_table")
+    def __init__(self, conn: Conn) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
 
-    def __init__(self, runner: PgRunner, table: Table[T]) -> None:
-        self._runner = runner
-        self._table = table
-        self._st = statements(table)
+    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+        async with self._lock:
+            return await call(self._conn, name, sql, args)
 
-    def _not_found(self, key: Any) -> NotFound:
-        t = self._table
-        msg = f"no {t.name} with {t.key}={key!r}"
-        return NotFound(msg, table=t.name, key=key)
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Conn]:
+        async with self._lock:
+            if self._conn.is_in_transaction():
+                yield self._conn
+                return
+            await call(self._conn, "execute", "BEGIN", ())
+            try:
+                yield self._conn
+            except BaseException:
+                await asyncio.shield(_end(self._conn, "ROLLBACK"))
+                raise
+            await call(self._conn, "execute", "COMMIT", ())
 
-    async def add(self, entity: T) -> T:
-        table = self._table
-        values = table.values(entity)
-        omitted = tuple(f for f, i in table.generated_positions if values[i] is None)
-        sql, positions = self._st.insert(omitted)
-        row = await self._runner.fetchrow(sql, [values[i] for i in positions])
-        if row is None:
-            msg = f"INSERT into {table.name} returned no row (a rule or trigger dropped it?)"
-            raise DatabaseError(msg)
-        return table.from_record(row)
-
-    async def get(self, key: Any) -> T:
-        row = await self._runner.fetchrow(self._st.get, (key,))
-        if row is None:
-            raise self._not_found(key)
-        return self._table.from_record(row)
-
-    async def get_many(self, keys: Sequence[Any]) -> list[T]:
-        if not keys:
-            return []
-        rows = await self._runner.fetch(self._st.get_many, (list(keys),))
-        table = self._table
-        at = table.key_position
-        found = {row[at]: row for row in rows}
-        missing = [k for k in keys if k not in found]
-        if missing:
-            msg = f"no {table.name} with {table.key} in {missing!r}"
-            raise NotFound(msg, table=table.name, key=missing)
-        return [table.from_record(found[k]) for k in keys]
-
-    async def find(
-        self,
-        conditions: Sequence[Condition],
-        orders: Sequence[Order],
-        limit: int | None,
-        offset: int | None,
-    ) -> list[T]:
-        sql, args = self._st.select(conditions, orders, limit, offset)
-        make = self._table.from_record
-        return [make(r) for r in await self._runner.fetch(sql, args)]
-
-    async def count(self, conditions: Sequence[Condition]) -> int:
-        sql, args = self._st.count(conditions)
-        result: int = await self._runner.fetchval(sql, args)
-        return result
-
-    async def exists(self, conditions: Sequence[Condition]) -> bool:
-        sql, args = self._st.exists(conditions)
-        result: bool = await self._runner.fetchval(sql, args)
-        return result
-
-    async def update(self, entity: T) -> T:
-        table = self._table
-        key = table.key_of(entity)
-        values = table.values(entity)
-        if key is None:
-            msg = (
-                f"update needs the key: {table.entity.__name__}.{table.key} is None "
-                "(add the entity first, or use the one add() returned)"
-            )
-            raise InvalidQuery(msg)
-        args = [key, *(values[i] for i in self._st.update_positions)]
-        row = await self._runner.fetchrow(self._st.update, args)
-        if row is None:
-            if table.version is not None and await self._runner.fetchval(
-                self._st.exists_key, (key,)
-            ):
-                version = getattr(entity, table.version)
+    def reading(self) -> Reading:
+        def lend() -> Lent:
+            if not self._conn.is_in_transaction():
                 msg = (
-                    f"{table.name} {table.key}={key!r} was changed by someone else "
-                    f"(it is no longer at {table.version}={version!r}): reload it and retry"
+                    "a server-side cursor needs a transaction: stream inside a unit of work, "
+                    "inside `async with conn.transaction():`, or from db.repository(...)"
                 )
-                raise StaleEntity(msg)
-            raise self._not_found(key)
-        return table.from_record(row)
+                raise InvalidState(msg)
+            return Lent(self._conn, self._lock)
 
-    async def delete(self, key: Any) -> None:
-        status = await self._runner.execute(self._st.delete, (key,))
-        if _rowcount(status) == 0:
-            raise self._not_found(key)
+        return Reading(lend)
 
-    async def add_many(self, entities: Iterable[T]) -> int:
-        table = self._table
-        columns = [c.column for c in table.columns if not c.generated]
-        positions = [i for i, c in enumerate(table.columns) if not c.generated]
-        generated = table.generated_positions
-
-        def records() -> Iterator[tuple[Any, ...]]:
-            for n, entity in enumerate(entities):
-                values = table.values(table.check_entity(entity))
-                for field, i in generated:
-                    if values[i] is not None:
-                        msg = (
-                            f"add_many leaves generated columns to the database, but entity "
-                            f"#{n} has {field}={values[i]!r}: use add() for it"
-                        )
-                        raise InvalidQuery(msg)
-                yield tuple(values[i] for i in positions)
-
-        status = await self._runner.copy_records(table.name, columns, records(), table.schema)
-        return _rowcount(status)
+    def __repr__(self) -> str:
+        return "<caller's connection>"

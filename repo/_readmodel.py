@@ -14,7 +14,7 @@ import attrs
 from ._mapping import fields_of, is_attrs_class
 from .errors import InvalidQuery
 
-__all__ = ["record_mapper"]
+__all__ = ["lazy_mapper", "record_mapper"]
 
 M = TypeVar("M")
 
@@ -55,3 +55,15 @@ def record_mapper(model: type[M], columns: tuple[str, ...]) -> Callable[[Any], M
     _MAPPERS[(model, columns)] = mapper
     typed: Callable[[Any], M] = mapper
     return typed
+
+
+def lazy_mapper(model: type[M]) -> Callable[[Any], M]:
+    """A row → `model` function that works out the column matching from its first row."""
+    compiled: list[Callable[[Any], M]] = []
+
+    def make(row: Any) -> M:
+        if not compiled:
+            compiled.append(record_mapper(model, tuple(row.keys())))
+        return compiled[0](row)
+
+    return make

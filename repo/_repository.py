@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Sequence
-from typing import Any, ClassVar, Generic, TypeVar
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._backend import Session, TableOps
+from ._bulk import UpsertResult
 from ._mapping import Table
+from ._paging import Page, decode_token, encode_token, keyset_order
 from ._query import check_limit, parse_filters, parse_order
-from ._readmodel import record_mapper
+from ._readmodel import lazy_mapper, record_mapper
+from ._stream import Cursor, Stream, check_prefetch
 from .errors import InvalidQuery, InvalidState
 
 __all__ = ["Repository"]
@@ -48,9 +52,117 @@ class Repository(Generic[T]):
         """Insert `entity`; return it with the generated columns filled in."""
         return await self.ops.add(self.table.check_entity(entity))
 
-    async def add_many(self, entities: Iterable[T]) -> int:
-        """Insert many entities in one COPY; return how many were stored."""
-        return await self.ops.add_many(entities)
+    @overload
+    async def add_many(
+        self, entities: Iterable[T] | AsyncIterable[T], *, returning: Literal[False] = False
+    ) -> int: ...
+
+    @overload
+    async def add_many(
+        self, entities: Iterable[T] | AsyncIterable[T], *, returning: Literal[True]
+    ) -> list[T]: ...
+
+    async def add_many(
+        self, entities: Iterable[T] | AsyncIterable[T], *, returning: bool = False
+    ) -> int | list[T]:
+        """Insert many entities with COPY; return how many were stored.
+
+        `entities` may be any iterable or async iterable; it is read lazily,
+        never held in memory whole. The load is one statement: if any row
+        fails, nothing is stored. With ``returning=True`` the stored entities
+        come back, generated keys filled, in the order given.
+        """
+        return await self.ops.add_many(entities, returning)
+
+    async def upsert(
+        self,
+        entity: T,
+        *,
+        on: str | Sequence[str] | None = None,
+        update: Sequence[str] | None = None,
+    ) -> T:
+        """Insert `entity`, or update the row it conflicts with; return the stored row.
+
+        INSERT ... ON CONFLICT (`on`) DO UPDATE ... RETURNING. `on` is the key
+        (default) or the fields of a declared unique constraint; `update` the
+        fields to overwrite on conflict (default: every inserted field but
+        `on` and the key).
+        """
+        table = self.table
+        return await self.ops.upsert(
+            table.check_entity(entity), table.conflict_target(on), _fields(table, update)
+        )
+
+    @overload
+    async def upsert_many(
+        self,
+        entities: Iterable[T] | AsyncIterable[T],
+        *,
+        on: str | Sequence[str] | None = None,
+        update: Sequence[str] | None = None,
+        returning: Literal[False] = False,
+    ) -> UpsertResult: ...
+
+    @overload
+    async def upsert_many(
+        self,
+        entities: Iterable[T] | AsyncIterable[T],
+        *,
+        on: str | Sequence[str] | None = None,
+        update: Sequence[str] | None = None,
+        returning: Literal[True],
+    ) -> list[T]: ...
+
+    async def upsert_many(
+        self,
+        entities: Iterable[T] | AsyncIterable[T],
+        *,
+        on: str | Sequence[str] | None = None,
+        update: Sequence[str] | None = None,
+        returning: bool = False,
+    ) -> UpsertResult | list[T]:
+        """Upsert many entities: COPY into a temporary table, then one INSERT ... ON CONFLICT.
+
+        Returns how many rows were inserted and updated, or with
+        ``returning=True`` the stored entities. Two entities with the same
+        `on` values in one call are refused by the server.
+        """
+        table = self.table
+        return await self.ops.upsert_many(
+            entities, table.conflict_target(on), _fields(table, update), returning
+        )
+
+    async def delete_where(self, **filters: Any) -> int:
+        """Delete every row matching the filters; return how many. At least one filter."""
+        if not filters:
+            msg = (
+                "delete_where() needs at least one filter: deleting every row is "
+                "too easy to do by accident (use execute('DELETE FROM ...') if you mean it)"
+            )
+            raise InvalidQuery(msg)
+        return await self.ops.delete_where(parse_filters(self.table, filters))
+
+    async def update_where(self, set: Mapping[str, Any], **filters: Any) -> int:
+        """Set fields (``set={"name": value}``) on every row matching the filters; return how many.
+
+        At least one filter; the key cannot be set. A version column is bumped.
+        """
+        table = self.table
+        if not isinstance(set, Mapping) or not set:
+            msg = f"update_where(set=...) takes a non-empty mapping of field to value, got {set!r}"
+            raise InvalidQuery(msg)
+        for name in set:
+            table.field(name, purpose="update_where set=")
+            if name == table.key:
+                msg = f"update_where cannot change the key {name!r}"
+                raise InvalidQuery(msg)
+        if not filters:
+            msg = (
+                "update_where() needs at least one filter: updating every row is too easy "
+                "to do by accident (use execute('UPDATE ...') if you mean it)"
+            )
+            raise InvalidQuery(msg)
+        return await self.ops.update_where(dict(set), parse_filters(table, filters))
 
     async def update(self, entity: T) -> T:
         """Write every column of `entity` by its key; `NotFound` if the key is absent.
@@ -111,6 +223,63 @@ class Repository(Generic[T]):
             raise InvalidQuery(msg)
         return found[0] if found else None
 
+    async def page(
+        self,
+        *,
+        after: str | None = None,
+        limit: int = 50,
+        order_by: str | Sequence[str] | None = None,
+        **filters: Any,
+    ) -> Page[T]:
+        """One page of `limit` entities by keyset, after the token `after` (``None``: the first).
+
+        Ordered by the key, or by `order_by` with the key as tie-breaker (all
+        one direction, none nullable). ``page.next`` is the token for the
+        next page, ``None`` on the last. Rows inserted between pages are never
+        skipped or repeated, and no page scans the ones before it.
+        """
+        table = self.table
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            msg = f"page(limit=...) must be a positive int, got {limit!r}"
+            raise InvalidQuery(msg)
+        conditions = parse_filters(table, filters)
+        orders = keyset_order(table, order_by)
+        values = None if after is None else decode_token(table, orders, after)
+        items, more = await self.ops.page(conditions, orders, values, limit)
+        token = None
+        if more and items:
+            last = table.values(items[-1])
+            token = encode_token(
+                table, orders, [last[table.field_names.index(o.field)] for o in orders]
+            )
+        return Page(items, token)
+
+    def stream(
+        self,
+        *,
+        order_by: str | Sequence[str] | None = None,
+        prefetch: int | None = None,
+        **filters: Any,
+    ) -> Stream[T]:
+        """``async for`` over every matching entity, `prefetch` rows per round trip.
+
+        A server-side cursor: memory holds one batch, however many rows match.
+        In a unit of work it reads in the unit's transaction; from
+        ``db.repository()`` it holds its own connection and transaction until
+        the loop ends, breaks, fails or is cancelled.
+        """
+        conditions = parse_filters(self.table, filters)
+        orders = parse_order(self.table, order_by)
+        return self.ops.stream(conditions, orders, check_prefetch(prefetch))
+
+    def cursor(
+        self, *, order_by: str | Sequence[str] | None = None, **filters: Any
+    ) -> AbstractAsyncContextManager[Cursor[T]]:
+        """``async with repo.cursor(...) as cur``: a cursor to `forward` and `fetch` on."""
+        conditions = parse_filters(self.table, filters)
+        orders = parse_order(self.table, order_by)
+        return self.ops.cursor(conditions, orders)
+
     async def count(self, **filters: Any) -> int:
         """How many rows match the filters."""
         return await self.ops.count(parse_filters(self.table, filters))
@@ -136,6 +305,19 @@ class Repository(Generic[T]):
             return None
         return record_mapper(model, tuple(row.keys()))(row)
 
+    def stream_query(
+        self, model: type[M], sql: str, *args: Any, prefetch: int | None = None
+    ) -> Stream[M]:
+        """Stream the rows of `sql` mapped onto `model`, through a server-side cursor."""
+        runner = self._session.sql(_caller(self))
+        return runner.stream(sql, args, lazy_mapper(model), check_prefetch(prefetch))
+
+    def cursor_query(
+        self, model: type[M], sql: str, *args: Any
+    ) -> AbstractAsyncContextManager[Cursor[M]]:
+        """``async with``: a cursor over `sql`, rows mapped onto `model`."""
+        return self._session.sql(_caller(self)).cursor(sql, args, lazy_mapper(model))
+
     async def scalar(self, sql: str, *args: Any) -> Any:
         """Run `sql` and return the first column of its first row."""
         return await self._session.sql(_caller(self)).fetchval(sql, args)
@@ -151,6 +333,16 @@ class Repository(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} on {self._session!r}>"
+
+
+def _fields(table: Table[Any], fields: Sequence[str] | None) -> tuple[str, ...] | None:
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        fields = (fields,)
+    for f in fields:
+        table.field(f, purpose="upsert update=")
+    return tuple(fields)
 
 
 def _describe(filters: dict[str, Any]) -> str:

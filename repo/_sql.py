@@ -37,6 +37,7 @@ class Statements(Generic[T]):
         self._select: dict[Shape, str] = {}
         self._count: dict[Shape, str] = {}
         self._exists: dict[Shape, str] = {}
+        self._other: dict[Shape, Any] = {}
         self._build_update()
 
     def _build_update(self) -> None:
@@ -79,12 +80,15 @@ class Statements(Generic[T]):
             self._insert[omitted] = found
         return found
 
-    def where(self, conditions: Sequence[Condition]) -> str:
-        """The WHERE clause (or '') for `conditions`; `arguments` gives its values."""
+    def where(self, conditions: Sequence[Condition], start: int = 0) -> str:
+        """The WHERE clause (or '') for `conditions`, numbering parameters after `start`.
+
+        `arguments` gives its values.
+        """
         if not conditions:
             return ""
         parts = []
-        n = 0
+        n = start
         for c in conditions:
             column = quote(self.table.column_of(c.field))
             op = c.operator
@@ -169,6 +173,143 @@ class Statements(Generic[T]):
             sql = f"SELECT EXISTS (SELECT 1 FROM {self.table.qualified_name}{where})"
             self._exists[shape] = sql
         return sql, args
+
+    def _cached(self, shape: Shape, build: Any) -> Any:
+        found = self._other.get(shape)
+        if found is None:
+            found = build()
+            self._other[shape] = found
+        return found
+
+    def page(
+        self, conditions: Sequence[Condition], orders: Sequence[Order], after: bool
+    ) -> tuple[str, list[Any]]:
+        """A keyset page: filters, then ``(a, key) > ($n, $m)`` when `after`, ordered, limited.
+
+        The arguments returned are the filters'; the caller appends the
+        ordering values (when `after`) and the limit.
+        """
+        shape = ("page", tuple(c.shape for c in conditions), tuple(orders), after)
+        args = arguments(conditions)
+
+        def build() -> str:
+            n = len(args)
+            where = self.where(conditions)
+            if after:
+                cols = ", ".join(quote(self.table.column_of(o.field)) for o in orders)
+                params = ", ".join(f"${n + i}" for i in range(1, len(orders) + 1))
+                op = "<" if orders[0].descending else ">"
+                keyset = f"({cols}) {op} ({params})"
+                where = f"{where} AND {keyset}" if where else f" WHERE {keyset}"
+                n += len(orders)
+            return (
+                f"SELECT {self.table.select_list} FROM {self.table.qualified_name}"
+                f"{where}{self.order(orders)} LIMIT ${n + 1}"
+            )
+
+        sql: str = self._cached(shape, build)
+        return sql, args
+
+    def delete_where(self, conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
+        shape = ("delete", tuple(c.shape for c in conditions))
+        sql: str = self._cached(
+            shape,
+            lambda: f"DELETE FROM {self.table.qualified_name}{self.where(conditions)}",
+        )
+        return sql, arguments(conditions)
+
+    def update_where(
+        self, fields: Sequence[str], conditions: Sequence[Condition]
+    ) -> tuple[str, int]:
+        """UPDATE setting `fields` from $1..$k, then the filters' parameters."""
+        shape = ("update", tuple(fields), tuple(c.shape for c in conditions))
+
+        def build() -> str:
+            table = self.table
+            sets = [f"{quote(table.column_of(f))} = ${i}" for i, f in enumerate(fields, 1)]
+            if table.version is not None and table.version not in fields:
+                v = quote(table.column_of(table.version))
+                sets.append(f"{v} = {v} + 1")
+            where = self.where(conditions, start=len(fields))
+            return f"UPDATE {table.qualified_name} SET {', '.join(sets)}{where}"
+
+        sql: str = self._cached(shape, build)
+        return sql, len(fields)
+
+    def upsert(
+        self,
+        positions: tuple[int, ...],
+        on: tuple[str, ...],
+        update: tuple[str, ...],
+        source: str | None = None,
+        returning: str | None = None,
+    ) -> str:
+        """INSERT of the fields at `positions` ... ON CONFLICT (`on`) DO UPDATE SET `update`.
+
+        `source` is a table to INSERT ... SELECT from (ordered by its
+        ``_repo_ord``) instead of VALUES; `returning` overrides RETURNING.
+        """
+        shape = ("upsert", positions, on, update, source, returning)
+
+        def build() -> str:
+            table = self.table
+            t = table.qualified_name
+            cols = ", ".join(quote(table.columns[i].column) for i in positions)
+            if source is None:
+                params = ", ".join(f"${n}" for n in range(1, len(positions) + 1))
+                body = f"VALUES ({params})"
+            else:
+                body = f"SELECT {cols} FROM {source} ORDER BY _repo_ord"
+            target = ", ".join(quote(table.column_of(f)) for f in on)
+            sets = [
+                f"{quote(table.column_of(f))} = EXCLUDED.{quote(table.column_of(f))}"
+                for f in update
+                if f != table.version
+            ]
+            if table.version is not None:
+                v = quote(table.column_of(table.version))
+                sets.append(f"{v} = {t}.{v} + 1")
+            if not sets:
+                # Nothing to change on conflict, but RETURNING still needs the
+                # row: a no-op assignment makes the conflicting row returned.
+                first = quote(table.column_of(on[0]))
+                sets.append(f"{first} = EXCLUDED.{first}")
+            ret = returning if returning is not None else table.select_list
+            return (
+                f"INSERT INTO {t} ({cols}) {body} "
+                f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)} RETURNING {ret}"
+            )
+
+        sql: str = self._cached(shape, build)
+        return sql
+
+    def bulk_insert(self, positions: tuple[int, ...], source: str) -> str:
+        """INSERT ... SELECT from a staging table, in its order, returning every column."""
+
+        def build() -> str:
+            table = self.table
+            cols = ", ".join(quote(table.columns[i].column) for i in positions)
+            return (
+                f"INSERT INTO {table.qualified_name} ({cols}) "
+                f"SELECT {cols} FROM {source} ORDER BY _repo_ord RETURNING {table.select_list}"
+            )
+
+        sql: str = self._cached(("bulk", positions, source), build)
+        return sql
+
+    def staging(self, positions: tuple[int, ...], name: str) -> str:
+        """CREATE TEMP TABLE `name` with an ordinal and the columns at `positions`."""
+
+        def build() -> str:
+            table = self.table
+            cols = ", ".join(quote(table.columns[i].column) for i in positions)
+            return (
+                f"CREATE TEMP TABLE {name} ON COMMIT DROP AS "
+                f"SELECT 0::bigint AS _repo_ord, {cols} FROM {table.qualified_name} WITH NO DATA"
+            )
+
+        sql: str = self._cached(("staging", positions, name), build)
+        return sql
 
 
 def arguments(conditions: Sequence[Condition]) -> list[Any]:

@@ -62,6 +62,7 @@ class UnitOfWork:
         self._state = UnitState.NEW
         self._savepoints: list[Savepoint] = []
         self._session = db._unit_session()
+        self._session.describe_state = self._describe
         for name, cls in type(self)._repositories().items():
             setattr(self, name, cls(self._session))
 
@@ -92,8 +93,13 @@ class UnitOfWork:
         Whatever you do on it is part of the unit's transaction. Do not start
         or end transactions on it yourself.
         """
-        self._require_active("connection")
+        self._require_active("use the connection")
         return self._session.connection
+
+    def _describe(self) -> str:
+        if self._state is UnitState.NEW:
+            return "the unit of work has not begun: use it inside `async with`"
+        return f"the unit of work has already {self._state.value}: start a new one"
 
     def _require_active(self, action: str) -> None:
         if self._state is not UnitState.ACTIVE:

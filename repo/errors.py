@@ -14,7 +14,7 @@ RepoError
 ├── QueryCanceled                          57014: statement_timeout or a cancel request
 ├── LockNotAvailable                       55P03: lock_timeout
 ├── ReadOnlyViolation                      25006: a write in a read-only unit of work
-├── DataError (ValueError)                 22xxx: a value the column cannot hold
+├── DataError (ValueError)                 22xxx, 21000: a value the column cannot hold
 ├── ConnectionLost (ConnectionError)       the server or the network went away
 ├── PoolTimeout (TimeoutError)             no pooled connection within acquire_timeout
 ├── ConfigurationError (ValueError)        a bad DSN or option
@@ -219,6 +219,18 @@ _LOST_CLASSES = ("08",)
 _LOST_CODES = frozenset({"57P01", "57P02", "57P03", "57P05"})
 
 
+def _server_text(exc: asyncpg.PostgresError) -> str:
+    """The server's message with its CONTEXT (e.g. the COPY line) and HINT, if any."""
+    text = str(exc.args[0]) if exc.args else str(exc)
+    context = getattr(exc, "context", None)
+    if context:
+        text += f" [{context}]"
+    hint = getattr(exc, "hint", None)
+    if hint:
+        text += f" (hint: {hint})"
+    return text
+
+
 def _integrity(exc: asyncpg.PostgresError, cls: type[IntegrityError]) -> IntegrityError:
     table = getattr(exc, "table_name", None)
     constraint = getattr(exc, "constraint_name", None)
@@ -230,6 +242,9 @@ def _integrity(exc: asyncpg.PostgresError, cls: type[IntegrityError]) -> Integri
     if not columns and column:
         columns = (column,)
     detail = getattr(exc, "detail", None)
+    context = getattr(exc, "context", None)
+    if context:
+        detail = f"{detail}; {context}" if detail else context
     what = f"constraint {constraint!r}" if constraint else "a constraint"
     on = f" on {table!r}" if table else ""
     cols = f" (columns: {', '.join(columns)})" if columns else ""
@@ -256,13 +271,13 @@ def translate(
         state = getattr(exc, "sqlstate", None) or ""
         if state in _INTEGRITY:
             return _integrity(exc, _INTEGRITY[state])
-        text = str(exc)
+        text = _server_text(exc)
         err: RepoError
         if state in _SIMPLE:
             err = _SIMPLE[state](f"{text}{where}")
         elif state.startswith(_LOST_CLASSES) or state in _LOST_CODES:
             err = ConnectionLost(f"the connection to the server was lost: {text}{where}")
-        elif state.startswith("22"):
+        elif state.startswith("22") or state == "21000":
             err = DataError(f"{text}{where}")
         else:
             return DatabaseError(f"{text}{where}", sqlstate=state or None)

@@ -91,3 +91,47 @@ async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
         yield connection
     finally:
         await connection.close()
+
+
+BIG = 200_000
+
+
+async def _load_brands(dsn: str, count: int) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.copy_records_to_table(
+            "brand", records=((f"brand {i:06}",) for i in range(count)), columns=["brand_name"]
+        )
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="module")
+def big_dsn(server_dsn: str) -> Iterator[str]:
+    """A scratch database at head holding 200,000 brands, read-only for the module's tests."""
+    dsn = create_database(server_dsn, "repo_big")
+    try:
+        upgrade(dsn, "head")
+        asyncio.run(_load_brands(dsn, BIG))
+        yield dsn
+    finally:
+        drop_database(server_dsn, dsn)
+
+
+async def sessions_in_transaction(dsn: str) -> int:
+    """Server sessions on `dsn`'s database sitting 'idle in transaction'."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        count: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND state LIKE 'idle in transaction%' "
+            "AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    return count
+
+
+def pool_is_idle(db: Database) -> bool:
+    """Every connection of `db` is back in its pool."""
+    return db.pool.get_idle_size() == db.pool.get_size()

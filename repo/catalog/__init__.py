@@ -5,6 +5,7 @@
 """
 
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView
+from ._generate import CatalogCounts, load_catalog, plan_catalog
 from ._repositories import (
     SKU_VIEW_SQL,
     BrandRepository,
@@ -25,6 +26,7 @@ __all__ = [
     "SKU_VIEW_SQL",
     "Brand",
     "BrandRepository",
+    "CatalogCounts",
     "CatalogUnitOfWork",
     "ColorRepository",
     "Product",
@@ -35,4 +37,6 @@ __all__ = [
     "Sku",
     "SkuRepository",
     "SkuView",
+    "load_catalog",
+    "plan_catalog",
 ]

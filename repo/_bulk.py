@@ -1,0 +1,98 @@
+"""Rows for bulk loads: entities (from any iterable or async iterable) to COPY records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from typing import Any
+
+import attrs
+
+from ._mapping import Table
+from .errors import InvalidQuery
+
+__all__ = ["UpsertResult", "numbered", "records"]
+
+
+@attrs.frozen
+class UpsertResult:
+    """What a bulk upsert did: rows inserted and rows updated."""
+
+    inserted: int
+    updated: int
+
+    @property
+    def total(self) -> int:
+        return self.inserted + self.updated
+
+
+def _checker(table: Table[Any], positions: tuple[int, ...], required: tuple[int, ...]) -> Any:
+    left_out = tuple((f, i) for f, i in table.generated_positions if i not in positions)
+    cls = table.entity
+    values_of = table.values
+
+    def row(n: int, entity: Any) -> tuple[Any, ...]:
+        if not isinstance(entity, cls):
+            msg = f"{table.name} stores {cls.__name__} objects, got {type(entity).__name__} (#{n})"
+            raise InvalidQuery(msg)
+        values = values_of(entity)
+        for field, i in left_out:
+            if values[i] is not None:
+                msg = (
+                    f"bulk loads leave {field} to the database, but entity #{n} has "
+                    f"{field}={values[i]!r}: use add() or upsert for it"
+                )
+                raise InvalidQuery(msg)
+        for i in required:
+            if values[i] is None:
+                msg = f"entity #{n} has no {table.field_names[i]}, which the upsert matches on"
+                raise InvalidQuery(msg)
+        return tuple(values[i] for i in positions)
+
+    return row
+
+
+def records(
+    table: Table[Any],
+    entities: Iterable[Any] | AsyncIterable[Any],
+    positions: tuple[int, ...],
+    required: tuple[int, ...],
+) -> Iterator[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]]:
+    """COPY records of `entities`, the fields at `positions`, checked one by one.
+
+    A list or tuple is checked whole before anything is sent, so a bad entity
+    costs no round trip; any other iterable is read lazily, never held in
+    memory, and a bad entity part-way aborts the COPY (nothing is stored).
+    """
+    row = _checker(table, positions, required)
+    if isinstance(entities, AsyncIterable):
+
+        async def lazy() -> AsyncIterator[tuple[Any, ...]]:
+            n = 0
+            async for entity in entities:
+                yield row(n, entity)
+                n += 1
+
+        return lazy()
+    if isinstance(entities, Sequence):
+        return iter([row(n, e) for n, e in enumerate(entities)])
+    given: object = entities
+    if not isinstance(given, Iterable):
+        msg = f"bulk loads take an iterable or async iterable of entities, got {given!r}"
+        raise InvalidQuery(msg)
+    return (row(n, e) for n, e in enumerate(entities))
+
+
+def numbered(
+    rows: Iterator[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]],
+) -> Iterator[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]]:
+    """`rows` each prefixed with its ordinal (1, 2, ...), keeping sync rows sync."""
+    if isinstance(rows, AsyncIterator):
+
+        async def counted() -> AsyncIterator[tuple[Any, ...]]:
+            n = 0
+            async for r in rows:
+                n += 1
+                yield (n, *r)
+
+        return counted()
+    return ((n, *r) for n, r in enumerate(rows, 1))

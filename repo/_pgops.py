@@ -1,0 +1,312 @@
+"""The generic repository operations on one table, as SQL on a Postgres session."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from ._bulk import UpsertResult, numbered, records
+from ._mapping import Table
+from ._pg import Conn, call
+from ._query import Condition, Order
+from ._sql import statements
+from ._stream import PgCursor, PgSource, Stream
+from .errors import DatabaseError, InvalidQuery, NotFound, StaleEntity, translate
+
+if TYPE_CHECKING:
+    from ._pg import PgRunner
+
+__all__ = ["PgTableOps", "rowcount"]
+
+T = TypeVar("T")
+
+_staging_names = itertools.count(1)
+
+
+def rowcount(status: str) -> int:
+    """The row count of a command tag such as ``DELETE 3`` or ``INSERT 0 5``."""
+    tail = status.rpartition(" ")[2]
+    return int(tail) if tail.isdigit() else 0
+
+
+async def copy(
+    conn: Conn,
+    table: Table[Any],
+    name: str,
+    columns: Sequence[str],
+    rows: Any,
+    *,
+    schema: str | None,
+) -> int:
+    try:
+        status = await conn.copy_records_to_table(
+            name, records=rows, columns=list(columns), schema_name=schema
+        )
+    except InvalidQuery:
+        raise
+    except Exception as exc:
+        err = translate(exc, closed=conn.is_closed(), context=f"COPY into {table.name}")
+        if err is exc:
+            raise
+        raise err from exc
+    return rowcount(status)
+
+
+class PgTableOps(Generic[T]):
+    """The generic repository operations for one table, as SQL."""
+
+    __slots__ = ("_runner", "_st", "_table")
+
+    def __init__(self, runner: PgRunner, table: Table[T]) -> None:
+        self._runner = runner
+        self._table = table
+        self._st = statements(table)
+
+    def _not_found(self, key: Any) -> NotFound:
+        t = self._table
+        msg = f"no {t.name} with {t.key}={key!r}"
+        return NotFound(msg, table=t.name, key=key)
+
+    # -- one row ----------------------------------------------------------
+
+    async def add(self, entity: T) -> T:
+        table = self._table
+        values = table.values(entity)
+        omitted = tuple(f for f, i in table.generated_positions if values[i] is None)
+        sql, positions = self._st.insert(omitted)
+        row = await self._runner.fetchrow(sql, [values[i] for i in positions])
+        if row is None:
+            msg = f"INSERT into {table.name} returned no row (a rule or trigger dropped it?)"
+            raise DatabaseError(msg)
+        return table.from_record(row)
+
+    async def get(self, key: Any) -> T:
+        row = await self._runner.fetchrow(self._st.get, (key,))
+        if row is None:
+            raise self._not_found(key)
+        return self._table.from_record(row)
+
+    async def get_many(self, keys: Sequence[Any]) -> list[T]:
+        if not keys:
+            return []
+        rows = await self._runner.fetch(self._st.get_many, (list(keys),))
+        table = self._table
+        at = table.key_position
+        found = {row[at]: row for row in rows}
+        missing = [k for k in keys if k not in found]
+        if missing:
+            msg = f"no {table.name} with {table.key} in {missing!r}"
+            raise NotFound(msg, table=table.name, key=missing)
+        return [table.from_record(found[k]) for k in keys]
+
+    async def update(self, entity: T) -> T:
+        table = self._table
+        key = table.key_of(entity)
+        if key is None:
+            msg = (
+                f"update needs the key: {table.entity.__name__}.{table.key} is None "
+                "(add the entity first, or use the one add() returned)"
+            )
+            raise InvalidQuery(msg)
+        values = table.values(entity)
+        args = [key, *(values[i] for i in self._st.update_positions)]
+        row = await self._runner.fetchrow(self._st.update, args)
+        if row is None:
+            if table.version is not None and await self._runner.fetchval(
+                self._st.exists_key, (key,)
+            ):
+                version = getattr(entity, table.version)
+                msg = (
+                    f"{table.name} {table.key}={key!r} was changed by someone else "
+                    f"(it is no longer at {table.version}={version!r}): reload it and retry"
+                )
+                raise StaleEntity(msg)
+            raise self._not_found(key)
+        return table.from_record(row)
+
+    async def delete(self, key: Any) -> None:
+        status = await self._runner.execute(self._st.delete, (key,))
+        if rowcount(status) == 0:
+            raise self._not_found(key)
+
+    async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
+        table = self._table
+        values = table.values(entity)
+        positions = _upsert_positions(table, values, on)
+        chosen = _update_fields(table, positions, on, update)
+        sql = self._st.upsert(positions, on, chosen)
+        row = await self._runner.fetchrow(sql, [values[i] for i in positions])
+        if row is None:
+            msg = f"upsert into {table.name} returned no row"
+            raise DatabaseError(msg)
+        return table.from_record(row)
+
+    # -- many rows --------------------------------------------------------
+
+    async def find(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        limit: int | None,
+        offset: int | None,
+    ) -> list[T]:
+        sql, args = self._st.select(conditions, orders, limit, offset)
+        make = self._table.from_record
+        return [make(r) for r in await self._runner.fetch(sql, args)]
+
+    async def count(self, conditions: Sequence[Condition]) -> int:
+        sql, args = self._st.count(conditions)
+        result: int = await self._runner.fetchval(sql, args)
+        return result
+
+    async def exists(self, conditions: Sequence[Condition]) -> bool:
+        sql, args = self._st.exists(conditions)
+        result: bool = await self._runner.fetchval(sql, args)
+        return result
+
+    async def delete_where(self, conditions: Sequence[Condition]) -> int:
+        sql, args = self._st.delete_where(conditions)
+        return rowcount(await self._runner.execute(sql, args))
+
+    async def update_where(self, values: dict[str, Any], conditions: Sequence[Condition]) -> int:
+        from ._sql import arguments
+
+        fields = tuple(values)
+        sql, _ = self._st.update_where(fields, conditions)
+        args = [*values.values(), *arguments(conditions)]
+        return rowcount(await self._runner.execute(sql, args))
+
+    async def page(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        after: tuple[Any, ...] | None,
+        limit: int,
+    ) -> tuple[list[T], bool]:
+        sql, args = self._st.page(conditions, orders, after is not None)
+        if after is not None:
+            args.extend(after)
+        args.append(limit + 1)
+        rows = await self._runner.fetch(sql, args)
+        make = self._table.from_record
+        return [make(r) for r in rows[:limit]], len(rows) > limit
+
+    # -- bulk -------------------------------------------------------------
+
+    async def add_many(
+        self, entities: Iterable[T] | AsyncIterable[T], returning: bool
+    ) -> int | list[T]:
+        table = self._table
+        positions = tuple(i for i, c in enumerate(table.columns) if not c.generated)
+        columns = [table.columns[i].column for i in positions]
+        rows = records(table, entities, positions, ())
+        if not returning:
+            async with self._runner.atomic() as conn:
+                return await copy(conn, table, table.name, columns, rows, schema=table.schema)
+        staging = f"_repo_stage_{next(_staging_names)}"
+        async with self._runner.atomic() as conn:
+            await call(conn, "execute", self._st.staging(positions, staging), ())
+            await copy(conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None)
+            stored = await call(conn, "fetch", self._st.bulk_insert(positions, staging), ())
+            await call(conn, "execute", f"DROP TABLE {staging}", ())
+        make = table.from_record
+        return [make(r) for r in stored]
+
+    async def upsert_many(
+        self,
+        entities: Iterable[T] | AsyncIterable[T],
+        on: tuple[str, ...],
+        update: tuple[str, ...] | None,
+        returning: bool,
+    ) -> UpsertResult | list[T]:
+        table = self._table
+        positions = tuple(
+            i for i, c in enumerate(table.columns) if not c.generated or c.field in on
+        )
+        columns = [table.columns[i].column for i in positions]
+        chosen = _update_fields(table, positions, on, update)
+        required = tuple(table.field_names.index(f) for f in on)
+        rows = records(table, entities, positions, required)
+        staging = f"_repo_stage_{next(_staging_names)}"
+        ret = None if returning else "(xmax = 0) AS inserted"
+        sql = self._st.upsert(positions, on, chosen, source=staging, returning=ret)
+        async with self._runner.atomic() as conn:
+            await call(conn, "execute", self._st.staging(positions, staging), ())
+            await copy(conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None)
+            stored = await call(conn, "fetch", sql, ())
+            await call(conn, "execute", f"DROP TABLE {staging}", ())
+        if returning:
+            make = table.from_record
+            return [make(r) for r in stored]
+        inserted = sum(1 for r in stored if r[0])
+        return UpsertResult(inserted=inserted, updated=len(stored) - inserted)
+
+    # -- streams ----------------------------------------------------------
+
+    def stream(
+        self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
+    ) -> Stream[T]:
+        sql, args = self._st.select(conditions, orders)
+        result: Stream[T] = stream_rows(self._runner, sql, args, self._table.from_record, prefetch)
+        return result
+
+    def cursor(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> Any:
+        sql, args = self._st.select(conditions, orders)
+        return open_cursor(self._runner, sql, args, self._table.from_record)
+
+
+def stream_rows(
+    runner: PgRunner, sql: str, args: Sequence[Any], make: Any, prefetch: int
+) -> Stream[Any]:
+    """A `Stream` of `make(row)` over a server-side cursor for `sql`."""
+    return Stream(PgSource(runner.reading(), sql, args, make, prefetch))
+
+
+@asynccontextmanager
+async def open_cursor(
+    runner: PgRunner, sql: str, args: Sequence[Any], make: Any
+) -> AsyncIterator[PgCursor[Any]]:
+    """``async with``: a `PgCursor` for `sql`, closed (and its connection freed) at the end."""
+    reading = runner.reading()
+    try:
+        lent = await reading.open()
+        cursor = PgCursor(lent, await lent.open_cursor(sql, args), make)
+        try:
+            yield cursor
+        finally:
+            cursor.closed = True
+    finally:
+        await asyncio.shield(reading.close())
+
+
+def _upsert_positions(
+    table: Table[Any], values: tuple[Any, ...], on: tuple[str, ...]
+) -> tuple[int, ...]:
+    for f in on:
+        if values[table.field_names.index(f)] is None:
+            msg = f"upsert on {on!r} needs a value for {f!r}, got None"
+            raise InvalidQuery(msg)
+    return tuple(
+        i
+        for i, c in enumerate(table.columns)
+        if not (c.generated and values[i] is None and c.field not in on)
+    )
+
+
+def _update_fields(
+    table: Table[Any],
+    positions: tuple[int, ...],
+    on: tuple[str, ...],
+    update: tuple[str, ...] | None,
+) -> tuple[str, ...]:
+    inserted = [table.columns[i].field for i in positions]
+    if update is None:
+        return tuple(f for f in inserted if f not in on and f != table.key)
+    for f in update:
+        if f not in inserted:
+            msg = f"upsert cannot update {f!r}: it is not among the inserted columns {inserted}"
+            raise InvalidQuery(msg)
+    return update
