@@ -6,7 +6,7 @@ from repo._mapping import Table
 
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku
 
-__all__ = ["BRANDS", "COLORS", "PRODUCTS", "SIZES", "SKUS"]
+__all__ = ["BRANDS", "COLORS", "PRODUCTS", "SIZES", "SKUS", "TABLES"]
 
 BRANDS = Table("brand", Brand, key="brand_id", unique=["brand_name"])
 PRODUCTS = Table("product", Product, key="product_id", foreign_keys={"brand_id": BRANDS})
@@ -19,3 +19,8 @@ SKUS = Table(
     unique=[("product_id", "product_size_id", "product_color_id")],
     foreign_keys={"product_id": PRODUCTS, "product_size_id": SIZES, "product_color_id": COLORS},
 )
+
+# Every table of the catalog, in dependency order: what the migrations'
+# metadata is built from (alembic.ini names it), so the mappings are the one
+# source of truth for the schema.
+TABLES = (BRANDS, PRODUCTS, COLORS, SIZES, SKUS)
