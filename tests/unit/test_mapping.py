@@ -13,7 +13,7 @@ import pytest
 
 from repo import Column, ForeignKey, InvalidQuery, Table
 from repo._types import enum_type_name
-from repo.catalog import BRANDS, SKUS, Brand
+from repo.catalog import BRANDS, PRODUCTS, SKUS, Brand
 from repo.errors import CONSTRAINTS
 
 
@@ -167,6 +167,9 @@ def test_indexes_follow_the_naming_convention() -> None:
     assert [(i.name, i.fields) for i in t.indexes] == [
         ("ix_row_row_label", ("label",)),
         ("ix_row_group_id_row_id", ("group_id", "row_id")),
+    ]
+    assert [(i.name, i.fields) for i in PRODUCTS.indexes] == [
+        ("ix_product_brand_id_product_id", ("brand_id", "product_id")),
     ]
 
 
