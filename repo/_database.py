@@ -16,7 +16,7 @@ import asyncpg
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._pg import PoolSession, TransactionSession
 from ._repository import Repository
-from ._revisions import check_revision, script_heads
+from ._revisions import check_revision, script_revisions
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
 
 if TYPE_CHECKING:
@@ -206,7 +206,7 @@ class Database:
 
     async def _check_head(self) -> None:
         """`SchemaMismatch` unless the database is at the migrations' head."""
-        head = script_heads(self._migrations)
+        known, head = script_revisions(self._migrations)
         try:
             rows = await self.pool.fetch("SELECT version_num FROM alembic_version")
         except asyncpg.UndefinedTableError:
@@ -214,7 +214,7 @@ class Database:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             raise translate(exc, context="reading alembic_version") from exc
         current = tuple(sorted(r[0] for r in rows))
-        check_revision(current, head)
+        check_revision(current, head, known)
         log.info("the database is at the migrations' head %s", ", ".join(head))
 
     async def _init(self, conn: asyncpg.Connection) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .errors import ConfigurationError, SchemaMismatch
 
-__all__ = ["check_revision", "find_ini", "script_heads", "versions_dirs"]
+__all__ = ["check_revision", "find_ini", "script_heads", "script_revisions", "versions_dirs"]
 
 _SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ";": ";", ":": ":"}
 
@@ -85,8 +85,10 @@ def _script(path: Path) -> tuple[str, tuple[str, ...]] | None:
     return revision, ()
 
 
-def script_heads(where: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
-    """The head revision(s) of the migration scripts, sorted.
+def script_revisions(
+    where: str | os.PathLike[str] | None = None,
+) -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every revision of the migration scripts, and the head revision(s) sorted.
 
     `where` is an ``alembic.ini``, a folder holding one, or a folder of
     revision scripts; default: the ``alembic.ini`` the ``repo db`` commands use.
@@ -112,14 +114,27 @@ def script_heads(where: str | os.PathLike[str] | None = None) -> tuple[str, ...]
             if found is not None:
                 revisions.add(found[0])
                 parents.update(found[1])
-    return tuple(sorted(revisions - parents))
+    return frozenset(revisions), tuple(sorted(revisions - parents))
 
 
-def check_revision(current: tuple[str, ...], head: tuple[str, ...]) -> None:
-    """`SchemaMismatch` unless the database's revisions `current` are the scripts' `head`."""
+def script_heads(where: str | os.PathLike[str] | None = None) -> tuple[str, ...]:
+    """The head revision(s) of the migration scripts at `where` (see `script_revisions`)."""
+    return script_revisions(where)[1]
+
+
+def check_revision(
+    current: tuple[str, ...], head: tuple[str, ...], known: Iterable[str] = ()
+) -> None:
+    """`SchemaMismatch` unless the database's revisions `current` are the scripts' `head`.
+
+    `known` (every revision of the scripts) tells a database behind the
+    scripts from one that newer code migrated.
+    """
     if set(current) == set(head) and head:
         return
     shown_head = ", ".join(head) or "none"
+    shown = ", ".join(current)
+    unknown = sorted(set(current) - set(known) - set(head))
     if not head:
         msg = "no migration scripts found to compare the database with: pass migrations="
     elif not current:
@@ -127,9 +142,14 @@ def check_revision(current: tuple[str, ...], head: tuple[str, ...]) -> None:
             "the database has no migration applied (no alembic_version row); "
             f"the migrations' head is {shown_head}: run `repo db upgrade` first"
         )
+    elif unknown and known:
+        msg = (
+            f"the database is at revision {shown}, which these migrations (head {shown_head}) "
+            "do not have: newer code migrated it; deploy the code that matches the database"
+        )
     else:
         msg = (
-            f"the database is at revision {', '.join(current)} but the migrations' head is "
-            f"{shown_head}: run `repo db upgrade`, or deploy the code that matches the database"
+            f"the database is at revision {shown} but the migrations' head is {shown_head}: "
+            "run `repo db upgrade`, or deploy the code that matches the database"
         )
     raise SchemaMismatch(msg, current=current, head=head)

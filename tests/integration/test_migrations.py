@@ -483,6 +483,19 @@ async def test_require_head_refuses_a_database_behind_naming_both_revisions(
     assert "closed" in repr(db)
 
 
+async def test_require_head_tells_a_database_migrated_by_newer_code(fresh_dsn: str) -> None:
+    """A revision the scripts do not know means newer code ran: deploy that, not upgrade."""
+    await asyncio.to_thread(upgrade, fresh_dsn, "head")
+    conn = await asyncpg.connect(fresh_dsn)
+    try:
+        await conn.execute("UPDATE alembic_version SET version_num = '0099'")
+    finally:
+        await conn.close()
+    with pytest.raises(SchemaMismatch, match="0099, which these migrations") as got:
+        await Database.connect(fresh_dsn, require_head=True)
+    assert (got.value.current, got.value.head) == (("0099",), ("0002",))
+
+
 async def test_require_head_refuses_a_database_never_migrated(fresh_dsn: str) -> None:
     """With no alembic_version table at all, the error says to run the migrations."""
     with pytest.raises(SchemaMismatch, match="no migration applied") as got:

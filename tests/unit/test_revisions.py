@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from repo import ConfigurationError, SchemaMismatch
-from repo._revisions import check_revision, script_heads, versions_dirs
+from repo._revisions import check_revision, script_heads, script_revisions, versions_dirs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +23,7 @@ def test_the_project_head_is_read_from_its_scripts() -> None:
     assert script_heads(ROOT) == ("0002",)
     assert script_heads(ROOT / "alembic.ini") == ("0002",)
     assert script_heads(ROOT / "migrations" / "versions") == ("0002",)
+    assert script_revisions(ROOT) == (frozenset({"0001", "0002"}), ("0002",))
 
 
 def test_branches_and_merges_are_followed(tmp_path: Path) -> None:
@@ -50,6 +51,14 @@ def test_version_locations_in_the_ini_are_honoured(tmp_path: Path) -> None:
     assert script_heads(ini) == ("b",)
 
 
+def test_a_database_migrated_by_newer_code_is_told_apart() -> None:
+    """A revision the scripts do not have means newer code: upgrading would not help."""
+    with pytest.raises(SchemaMismatch) as ahead:
+        check_revision(("0003",), ("0002",), {"0001", "0002"})
+    assert "at revision 0003, which these migrations (head 0002) do not have" in str(ahead.value)
+    assert "upgrade" not in str(ahead.value)
+
+
 def test_a_missing_migrations_folder_says_so(tmp_path: Path) -> None:
     """A folder that does not exist is a ConfigurationError naming it."""
     with pytest.raises(ConfigurationError, match="does not exist"):
@@ -66,5 +75,8 @@ def test_check_revision_names_current_and_head() -> None:
     assert "repo db upgrade" in str(behind.value)
     with pytest.raises(SchemaMismatch, match="no migration applied"):
         check_revision((), ("0002",))
+    check_revision(("0001",), ("0001",), {"0001"})
+    with pytest.raises(SchemaMismatch, match="run `repo db upgrade`"):
+        check_revision(("0001",), ("0002",), {"0001", "0002"})
     with pytest.raises(SchemaMismatch, match="no migration scripts"):
         check_revision(("0001",), ())
