@@ -62,7 +62,13 @@ def _parser() -> argparse.ArgumentParser:
         "else lock_timeout in alembic.ini, else 5s; 0 waits forever)"
     )
     up = dbsub.add_parser("upgrade", help="migrate up to REV (default head)")
-    up.add_argument("revision", nargs="?", default="head")
+    up.add_argument(
+        "revision",
+        nargs="?",
+        default="head",
+        metavar="REV",
+        help="where to go: a revision id, head or +N (default head)",
+    )
     up.add_argument(
         "--sql",
         action="store_true",
@@ -70,7 +76,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--lock-timeout", metavar="DURATION", help=timeout_help)
     down = dbsub.add_parser("downgrade", help="migrate down to REV (base: undo everything)")
-    down.add_argument("revision")
+    down.add_argument(
+        "revision", metavar="REV", help="where to go: a revision id, -N, or base for no tables"
+    )
     down.add_argument(
         "--sql",
         action="store_true",
