@@ -136,6 +136,12 @@ _MISSING = "is mapped but missing from the database"
 _EXTRA = "is in the database but not mapped"
 
 
+def _default(value: Any) -> str:
+    """A server default as SQL text: a reflected string, or a DefaultClause's text."""
+    value = getattr(value, "arg", value)
+    return str(getattr(value, "text", value))
+
+
 def describe(diff: Any) -> str:
     """One autogenerate difference (as `drift` returns them) in words."""
     if isinstance(diff, list):
@@ -152,6 +158,8 @@ def describe(diff: Any) -> str:
         _, schema, table, column, _info, old, new = diff
         if what == "nullable":
             old, new = ("NULL" if old else "NOT NULL"), ("NULL" if new else "NOT NULL")
+        elif what == "default":
+            old, new = _default(old), _default(new)
         column = f"{f'{schema}.' if schema else ''}{table}.{column}"
         return f"{column}: {what} is {old} in the database but {new} in the mapping"
     if what in ("constraint", "index", "fk"):

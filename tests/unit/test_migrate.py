@@ -47,6 +47,17 @@ def test_drift_is_described_in_words() -> None:
         ("add_column", "shop", "product", sa.Column("colour", sa.Text())),
         [("modify_nullable", None, "product", "product_name", {}, False, True)],
         [("modify_type", None, "product", "price", {}, "NUMERIC(10, 2)", "TEXT")],
+        [
+            (
+                "modify_default",
+                None,
+                "product",
+                "created_at",
+                {},
+                "now()",
+                sa.DefaultClause(sa.text("clock_timestamp()")),
+            )
+        ],
         ("add_constraint", unique),
         ("remove_index", index),
     ]
@@ -56,6 +67,7 @@ def test_drift_is_described_in_words() -> None:
         "column shop.product.colour is mapped but missing from the database",
         "product.product_name: nullable is NOT NULL in the database but NULL in the mapping",
         "product.price: type is NUMERIC(10, 2) in the database but TEXT in the mapping",
+        "product.created_at: default is now() in the database but clock_timestamp() in the mapping",
         "constraint uq_product_product_name on product is mapped but missing from the database",
         "index ix_product_product_name on product is in the database but not mapped",
     ]
