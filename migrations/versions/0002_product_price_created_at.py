@@ -1,4 +1,4 @@
-"""product: a price, a created_at, and the index keyset pages of a brand walk.
+"""product: a price, a created_at, and an index for a brand's keyset pages.
 
 Revision ID: 0002
 Revises: 0001
