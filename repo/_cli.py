@@ -57,24 +57,56 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     dbsub = db.add_subparsers(dest="db_command", required=True)
+    timeout_help = (
+        "how long to wait for a lock before failing (default: $REPO_MIGRATION_LOCK_TIMEOUT, "
+        "else lock_timeout in alembic.ini, else 5s; 0 waits forever)"
+    )
     up = dbsub.add_parser("upgrade", help="migrate up to REV (default head)")
-    up.add_argument("revision", nargs="?", default="head")
-    up.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
-    down = dbsub.add_parser("downgrade", help="migrate down to REV")
-    down.add_argument("revision")
-    down.add_argument("--sql", action="store_true", help="print the SQL instead of running it")
+    up.add_argument(
+        "revision",
+        nargs="?",
+        default="head",
+        metavar="REV",
+        help="where to go: a revision id, head or +N (default head)",
+    )
+    up.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the SQL instead of running it (no database needed; REV may be FROM:TO)",
+    )
+    up.add_argument("--lock-timeout", metavar="DURATION", help=timeout_help)
+    down = dbsub.add_parser("downgrade", help="migrate down to REV (base: undo everything)")
+    down.add_argument(
+        "revision", metavar="REV", help="where to go: a revision id, -N, or base for no tables"
+    )
+    down.add_argument(
+        "--sql",
+        action="store_true",
+        help="print the SQL instead of running it (REV must be FROM:TO, e.g. 0002:0001)",
+    )
+    down.add_argument("--lock-timeout", metavar="DURATION", help=timeout_help)
     dbsub.add_parser("current", help="show the database's revision")
     dbsub.add_parser("history", help="list the revisions")
-    dbsub.add_parser("check", help="fail if the mappings and migrations disagree")
+    dbsub.add_parser(
+        "check", help="fail if the mappings and the migrated schema disagree (alembic check)"
+    )
     rev = dbsub.add_parser("revision", help="make a new revision file")
     rev.add_argument("-m", "--message", required=True)
-    rev.add_argument("--autogenerate", action="store_true")
+    rev.add_argument(
+        "--autogenerate",
+        action="store_true",
+        help="fill it in from the difference between the mappings and the database",
+    )
+    rev.add_argument("--rev-id", help="the revision id (default: a random one)")
     return parser
 
 
 def _db(args: argparse.Namespace) -> None:
     from ._migrate import run
 
+    # Alembic says which revisions it runs; that is worth seeing.
+    logging.getLogger("alembic").setLevel(logging.INFO)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     options = {k: v for k, v in vars(args).items() if k not in ("command", "db_command", "dsn")}
     run(args.db_command, args.dsn, **options)
 

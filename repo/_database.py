@@ -16,6 +16,7 @@ import asyncpg
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._pg import ConnectionSession, PoolSession, TransactionSession
 from ._repository import Repository
+from ._revisions import check_revision, script_revisions
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
 
 if TYPE_CHECKING:
@@ -58,6 +59,8 @@ class Database:
         init: InitHook | None,
         server_settings: Mapping[str, str] | None,
         json_codecs: bool,
+        require_head: bool = False,
+        migrations: str | os.PathLike[str] | None = None,
     ) -> None:
         if dsn is not None:
             validate_dsn(dsn)
@@ -86,6 +89,8 @@ class Database:
         }
         self._user_init = init
         self._json_codecs = json_codecs
+        self._require_head = require_head
+        self._migrations = migrations
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Future[Self] | None = None
         self._closed = False
@@ -106,6 +111,8 @@ class Database:
         init: InitHook | None = None,
         server_settings: Mapping[str, str] | None = None,
         json_codecs: bool = True,
+        require_head: bool = False,
+        migrations: str | os.PathLike[str] | None = None,
     ) -> Self:
         """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
 
@@ -122,6 +129,12 @@ class Database:
         - `init`: ``async def init(conn)`` run on every new connection.
         - `server_settings`: session settings sent at connect.
         - `json_codecs`: json/jsonb to and from Python objects (default on).
+        - `require_head`: on open, check that the database is at the
+          migrations' head revision, else close and raise `SchemaMismatch`
+          naming the current and head revisions (default off).
+        - `migrations`: where `require_head` reads the head from: an
+          ``alembic.ini``, its folder, or a folder of revision scripts
+          (default: the ``alembic.ini`` found like the ``repo db`` commands do).
         """
         return cls(
             dsn,
@@ -136,6 +149,8 @@ class Database:
             init=init,
             server_settings=server_settings,
             json_codecs=json_codecs,
+            require_head=require_head,
+            migrations=migrations,
         )
 
     # -- life -----------------------------------------------------------
@@ -181,7 +196,26 @@ class Database:
             msg = f"bad DSN {mask_dsn(dsn)}: {scrub(str(exc), dsn)}"
             raise ConfigurationError(msg) from None
         log.info("connected pool to %s (size %d..%d)", mask_dsn(dsn), self.min_size, self.max_size)
+        if self._require_head:
+            try:
+                await self._check_head()
+            except BaseException:
+                await self.close()
+                raise
         return self
+
+    async def _check_head(self) -> None:
+        """`SchemaMismatch` unless the database is at the migrations' head."""
+        known, head = script_revisions(self._migrations)
+        try:
+            rows = await self.pool.fetch("SELECT version_num FROM alembic_version")
+        except asyncpg.UndefinedTableError:
+            rows = []
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise translate(exc, context="reading alembic_version") from exc
+        current = tuple(sorted(r[0] for r in rows))
+        check_revision(current, head, known)
+        log.info("the database is at the migrations' head %s", ", ".join(head))
 
     async def _init(self, conn: asyncpg.Connection) -> None:
         if self._json_codecs:

@@ -3,25 +3,24 @@
 The mapping lives beside the entity, not inside it. It knows each column's
 name, SQL type and nullability (from the field annotations unless declared),
 which columns the database generates, the key, the unique and foreign-key
-constraints and an optional version column. Everything per-row (record →
-entity, entity → parameters) is compiled here once per mapping.
+constraints, the indexes and an optional version column. It is the single
+source of truth for table structure: the migrations' SQLAlchemy metadata is
+built from it (``repo/_metadata.py``, never imported at run time). Everything
+per-row (record → entity, entity → parameters) is compiled here once per
+mapping.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import decimal
-import enum
 import operator
 import re
-import types
 import typing
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ._types import check_enum, decoder, enum_class, sql_type_of, unwrap_optional
 from .errors import CONSTRAINTS, InvalidQuery
 
 __all__ = ["Column", "ForeignKey", "Table", "quote"]
@@ -67,6 +66,10 @@ class Column:
       (identity, serial or a server default); `add` leaves it out and reads it
       back from ``RETURNING``.
     - `server_default`: the SQL default expression, for migrations.
+
+    A ``StrEnum`` field maps to a PostgreSQL enum type named after the class
+    in snake_case (``OrderStatus`` → ``order_status``); its members travel as
+    their values and come back as members.
     """
 
     name: str | None = None
@@ -127,42 +130,10 @@ class ForeignKeySpec:
     on_delete: str | None
 
 
-_SCALARS: Mapping[Any, str] = {
-    str: "text",
-    int: "bigint",
-    bool: "boolean",
-    float: "double precision",
-    decimal.Decimal: "numeric",
-    dt.datetime: "timestamp with time zone",
-    dt.date: "date",
-    dt.time: "time without time zone",
-    dt.timedelta: "interval",
-    uuid.UUID: "uuid",
-    bytes: "bytea",
-    dict: "jsonb",
-    list: "jsonb",
-}
-
-
-def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        optional = len(args) < len(typing.get_args(tp))
-        return (args[0] if len(args) == 1 else tp), optional
-    return tp, False
-
-
-def _sql_type(tp: Any, where: str) -> str:
-    base = typing.get_origin(tp) or tp
-    if base in _SCALARS:
-        return _SCALARS[base]
-    if tp is Any:
-        return "jsonb"
-    if isinstance(base, type) and issubclass(base, enum.Enum):
-        return "text"
-    msg = f"cannot infer the SQL type of {where} ({tp!r}): declare Column(type=...)"
-    raise InvalidQuery(msg)
+@attrs.frozen
+class IndexSpec:
+    name: str
+    fields: tuple[str, ...]
 
 
 class Table(Generic[T]):
@@ -178,10 +149,13 @@ class Table(Generic[T]):
     - `foreign_keys`: ``{field: other_table}`` or ``{field: ForeignKey(...)}``.
     - `version`: an int field used for optimistic locking by `update`.
     - `schema`: the schema the table lives in (default: the search path).
+    - `indexes`: plain indexes, each a field name or a tuple of them (in
+      order), e.g. the columns a keyset page filters and sorts on.
 
-    Constraint names follow one convention (``pk_<table>``,
-    ``uq_<table>_<cols>``, ``fk_<table>_<col>_<target>``), so errors name the
-    constraint and columns, and migrations are deterministic.
+    Constraint and index names follow one convention (``pk_<table>``,
+    ``uq_<table>_<cols>``, ``fk_<table>_<col>_<target>``,
+    ``ix_<table>_<cols>``), so errors name the constraint and columns, and
+    migrations are deterministic.
     """
 
     def __init__(
@@ -196,6 +170,7 @@ class Table(Generic[T]):
         foreign_keys: Mapping[str, Table[Any] | ForeignKey] | None = None,
         version: str | None = None,
         schema: str | None = None,
+        indexes: Iterable[str | Sequence[str]] = (),
     ) -> None:
         self.entity: type[T] = entity
         if not is_attrs_class(entity):
@@ -227,7 +202,10 @@ class Table(Generic[T]):
         specs: list[ColumnSpec] = []
         for f in fields:
             col = columns.get(f.name, Column())
-            tp, optional = _unwrap_optional(hints.get(f.name, Any))
+            tp, optional = unwrap_optional(hints.get(f.name, Any))
+            where = f"{entity.__name__}.{f.name}"
+            if (found := enum_class(tp)) is not None:
+                check_enum(found, where)
             is_generated = (
                 col.generated
                 or f.name in generated
@@ -241,7 +219,7 @@ class Table(Generic[T]):
                     field=f.name,
                     init_name=f.alias or f.name,
                     column=_check_identifier(col.name or f.name, "column name"),
-                    sql_type=col.type or _sql_type(tp, f"{entity.__name__}.{f.name}"),
+                    sql_type=col.type or sql_type_of(tp, where),
                     nullable=nullable,
                     generated=is_generated,
                     server_default=col.server_default,
@@ -269,6 +247,7 @@ class Table(Generic[T]):
             CONSTRAINTS[u.name] = (name, tuple(self.column_of(f) for f in u.fields))
         for fk in self.foreign_keys:
             CONSTRAINTS[fk.name] = (name, (self.column_of(fk.field),))
+        self.indexes: tuple[IndexSpec, ...] = tuple(self._index(i) for i in indexes)
 
         self._compile()
 
@@ -278,6 +257,16 @@ class Table(Generic[T]):
             self.field(f)
         cols = "_".join(self.column_of(f) for f in fields)
         return UniqueSpec(f"uq_{self.name}_{cols}", fields)
+
+    def _index(self, spec: str | Sequence[str]) -> IndexSpec:
+        fields = (spec,) if isinstance(spec, str) else tuple(spec)
+        if not fields:
+            msg = f"Table {self.name!r}: an index needs at least one field"
+            raise InvalidQuery(msg)
+        for f in fields:
+            self.field(f, purpose="indexes")
+        cols = "_".join(self.column_of(f) for f in fields)
+        return IndexSpec(f"ix_{self.name}_{cols}", fields)
 
     def _foreign_key(self, fname: str, target: Table[Any] | ForeignKey) -> ForeignKeySpec:
         self.field(fname)
@@ -305,10 +294,24 @@ class Table(Generic[T]):
         init_fields = fields_of(self.entity)
         positional = all(f.init and not f.kw_only for f in init_fields)
         entity: Any = self.entity
-        if positional:
+        # StrEnum members are str, so they travel to the server as they are;
+        # only the way back needs a conversion, text label -> member.
+        enums = [enum_class(c.python_type) for c in self.columns]
+        if any(enums):
+            decoders = tuple(decoder(e) for e in enums)
+            if positional:
+                self.from_record: Callable[[Any], T] = lambda r: entity(
+                    *[d(v) for d, v in zip(decoders, r, strict=True)]
+                )
+            else:
+                names = tuple(c.init_name for c in self.columns)
+                self.from_record = lambda r: entity(
+                    **{n: d(v) for n, d, v in zip(names, decoders, r, strict=True)}
+                )
+        elif positional:
             # Selecting the columns in field order lets a record go straight
             # into __init__, the cheapest way to build an attrs instance.
-            self.from_record: Callable[[Any], T] = lambda r: entity(*r)
+            self.from_record = lambda r: entity(*r)
         else:
             names = tuple(c.init_name for c in self.columns)
             self.from_record = lambda r: entity(**dict(zip(names, r, strict=True)))

@@ -51,6 +51,10 @@ class Statements(Generic[T]):
             column = quote(table.column_of(f))
             if f == table.version:
                 sets.append(f"{column} = {column} + 1")
+            elif table.field(f).generated:
+                # None in a generated field (a created_at the entity never
+                # read back) keeps what the database holds, as add() would.
+                sets.append(f"{column} = COALESCE(${i}, {column})")
             else:
                 sets.append(f"{column} = ${i}")
         where = f"{quote(table.key_column)} = $1"

@@ -18,6 +18,7 @@ RepoError
 ├── ConnectionLost (ConnectionError)       the server or the network went away
 ├── PoolTimeout (TimeoutError)             no pooled connection within acquire_timeout
 ├── ConfigurationError (ValueError)        a bad DSN or option
+├── SchemaMismatch                         the database's schema is not the code's
 ├── InvalidQuery (ValueError)              refused before any SQL was sent
 ├── InvalidState (RuntimeError)            a unit of work used outside its life
 ├── NotSupportedInMemory (NotImplementedError)
@@ -54,6 +55,7 @@ __all__ = [
     "QueryCanceled",
     "ReadOnlyViolation",
     "RepoError",
+    "SchemaMismatch",
     "SerializationFailure",
     "StaleEntity",
     "UniqueViolation",
@@ -172,6 +174,23 @@ class PoolTimeout(RepoError, TimeoutError):
 
 class ConfigurationError(RepoError, ValueError):
     """A DSN or option that cannot work."""
+
+
+class SchemaMismatch(RepoError):
+    """The database's schema is not the one the code expects.
+
+    Raised when `Database.connect(require_head=True)` finds the database at
+    another revision than the migrations' head (`current` and `head` say
+    which), and by ``repo db check`` when the mappings and the migrated
+    schema disagree.
+    """
+
+    def __init__(
+        self, message: str, *, current: tuple[str, ...] = (), head: tuple[str, ...] = ()
+    ) -> None:
+        super().__init__(message)
+        self.current = current
+        self.head = head
 
 
 class InvalidQuery(RepoError, ValueError):

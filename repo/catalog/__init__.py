@@ -15,7 +15,7 @@ from ._repositories import (
     SizeRepository,
     SkuRepository,
 )
-from ._tables import BRANDS, COLORS, PRODUCTS, SIZES, SKUS
+from ._tables import BRANDS, COLORS, PRODUCTS, SIZES, SKUS, TABLES
 
 __all__ = [
     "BRANDS",
@@ -24,6 +24,7 @@ __all__ = [
     "SIZES",
     "SKUS",
     "SKU_VIEW_SQL",
+    "TABLES",
     "Brand",
     "BrandRepository",
     "CatalogCounts",

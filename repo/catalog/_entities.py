@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from decimal import Decimal
+
 import attrs
 
 __all__ = ["Brand", "Product", "ProductColor", "ProductSize", "Sku", "SkuView"]
@@ -18,6 +21,8 @@ class Product:
     product_name: str
     brand_id: int
     product_id: int | None = None
+    price: Decimal | None = None  # numeric(10,2); None while not priced yet
+    created_at: dt.datetime | None = None  # filled in by the database
 
 
 @attrs.frozen

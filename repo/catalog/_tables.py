@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
-from repo._mapping import Table
+from repo._mapping import Column, Table
 
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku
 
-__all__ = ["BRANDS", "COLORS", "PRODUCTS", "SIZES", "SKUS"]
+__all__ = ["BRANDS", "COLORS", "PRODUCTS", "SIZES", "SKUS", "TABLES"]
 
 BRANDS = Table("brand", Brand, key="brand_id", unique=["brand_name"])
-PRODUCTS = Table("product", Product, key="product_id", foreign_keys={"brand_id": BRANDS})
+PRODUCTS = Table(
+    "product",
+    Product,
+    key="product_id",
+    columns={
+        "price": Column(type="numeric(10,2)"),
+        "created_at": Column(generated=True, server_default="now()"),
+    },
+    foreign_keys={"brand_id": BRANDS},
+    # A brand's products a page at a time in key order (keyset pages:
+    # find(brand_id=b, product_id=gt(last), order_by="product_id", limit=n))
+    # walk this index instead of sorting all of the brand's products.
+    indexes=[("brand_id", "product_id")],
+)
 COLORS = Table("product_color", ProductColor, key="product_color_id", unique=["product_color_name"])
 SIZES = Table("product_size", ProductSize, key="product_size_id", unique=["product_size_name"])
 SKUS = Table(
@@ -19,3 +32,8 @@ SKUS = Table(
     unique=[("product_id", "product_size_id", "product_color_id")],
     foreign_keys={"product_id": PRODUCTS, "product_size_id": SIZES, "product_color_id": COLORS},
 )
+
+# Every table of the catalog, in dependency order: what the migrations'
+# metadata is built from (alembic.ini names it), so the mappings are the one
+# source of truth for the schema.
+TABLES = (BRANDS, PRODUCTS, COLORS, SIZES, SKUS)

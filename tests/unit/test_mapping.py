@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import enum
 import uuid
 from typing import Any
 
@@ -11,7 +12,8 @@ import attrs
 import pytest
 
 from repo import Column, ForeignKey, InvalidQuery, Table
-from repo.catalog import BRANDS, SKUS, Brand
+from repo._types import enum_type_name
+from repo.catalog import BRANDS, PRODUCTS, SKUS, Brand
 from repo.errors import CONSTRAINTS
 
 
@@ -144,3 +146,98 @@ def test_kw_only_fields_map_by_name() -> None:
 
     t = Table("k", K, key="k_id")
     assert t.from_record(("x", 1)) == K(a="x", k_id=1)
+
+
+def test_indexes_follow_the_naming_convention() -> None:
+    """indexes= names each index ix_<table>_<cols>, columns in the order given."""
+
+    @attrs.frozen
+    class Row:
+        group_id: int
+        label: str = attrs.field(alias="title")
+        row_id: int | None = None
+
+    t = Table(
+        "row",
+        Row,
+        key="row_id",
+        columns={"label": Column(name="row_label")},
+        indexes=["label", ("group_id", "row_id")],
+    )
+    assert [(i.name, i.fields) for i in t.indexes] == [
+        ("ix_row_row_label", ("label",)),
+        ("ix_row_group_id_row_id", ("group_id", "row_id")),
+    ]
+    assert [(i.name, i.fields) for i in PRODUCTS.indexes] == [
+        ("ix_product_brand_id_product_id", ("brand_id", "product_id")),
+    ]
+
+
+@pytest.mark.parametrize("indexes", [["ghost"], [("brand_name", "ghost")], [()]])
+def test_indexes_on_unknown_fields_are_refused(indexes: list[Any]) -> None:
+    """An index naming a field the entity lacks (or none at all) raises InvalidQuery."""
+    with pytest.raises(InvalidQuery, match="index"):
+        Table("brand", Brand, key="brand_id", indexes=indexes)
+
+
+class Mood(enum.StrEnum):
+    CALM = "calm"
+    ANGRY = "angry"
+
+
+class HTTPStatusKind(enum.StrEnum):
+    OK = "ok"
+
+
+@attrs.frozen
+class Person:
+    name: str
+    mood: Mood
+    mood_before: Mood | None = None
+    person_id: int | None = None
+
+
+def test_str_enum_fields_map_to_a_postgres_enum_named_by_convention() -> None:
+    """A StrEnum field's SQL type is an enum type named after the class in snake_case."""
+    t = Table("person", Person, key="person_id")
+    types = {c.field: (c.sql_type, c.nullable) for c in t.columns}
+    assert types == {
+        "name": ("text", False),
+        "mood": ("mood", False),
+        "mood_before": ("mood", True),
+        "person_id": ("bigint", False),
+    }
+    assert enum_type_name(HTTPStatusKind) == "http_status_kind"
+
+
+def test_rows_decode_enum_labels_to_members_and_members_encode_as_themselves() -> None:
+    """from_record turns labels into members (None stays None); values() passes members on."""
+    t = Table("person", Person, key="person_id")
+    person = t.from_record(("ann", "calm", None, 1))
+    assert Person("ann", Mood.CALM, None, 1) == person
+    assert type(person.mood) is Mood
+    assert t.values(person) == ("ann", Mood.CALM, None, 1)
+
+    @attrs.frozen(kw_only=True)
+    class KwPerson:
+        mood: Mood
+        kw_person_id: int | None = None
+
+    kw = Table("kw_person", KwPerson, key="kw_person_id")
+    assert KwPerson(mood=Mood.ANGRY, kw_person_id=2) == kw.from_record(("angry", 2))
+
+
+class Level(enum.Enum):
+    LOW = 1
+
+
+@attrs.frozen
+class Gauge:
+    level: Level
+    gauge_id: int | None = None
+
+
+def test_enum_without_str_members_is_refused() -> None:
+    """A plain Enum cannot travel as a PostgreSQL enum label: the mapping says to use StrEnum."""
+    with pytest.raises(InvalidQuery, match="StrEnum"):
+        Table("gauge", Gauge, key="gauge_id")

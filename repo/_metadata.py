@@ -1,0 +1,197 @@
+"""SQLAlchemy `MetaData` built from `Table` mappings: what Alembic compares against.
+
+The mappings are the single source of truth for table structure; this module
+translates them for Alembic's autogenerate and ``alembic check``. It imports
+SQLAlchemy, so only ``migrations/env.py``, ``repo/_migrate.py`` and tests
+import it: never the runtime modules.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from ._mapping import ColumnSpec, Table
+from ._types import enum_class
+from .errors import ConfigurationError, InvalidQuery
+
+__all__ = ["NAMING_CONVENTION", "load_tables", "metadata", "sql_type"]
+
+# The same names `Table` gives its constraints, for anything a revision
+# creates without naming it.
+NAMING_CONVENTION: Mapping[str, str] = {
+    "pk": "pk_%(table_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+_PLAIN: Mapping[str, Callable[[], sa.types.TypeEngine[Any]]] = {
+    "text": sa.Text,
+    "bigint": sa.BigInteger,
+    "int8": sa.BigInteger,
+    "integer": sa.Integer,
+    "int": sa.Integer,
+    "int4": sa.Integer,
+    "smallint": sa.SmallInteger,
+    "int2": sa.SmallInteger,
+    "boolean": sa.Boolean,
+    "bool": sa.Boolean,
+    "double precision": postgresql.DOUBLE_PRECISION,
+    "float8": postgresql.DOUBLE_PRECISION,
+    "real": postgresql.REAL,
+    "float4": postgresql.REAL,
+    "date": sa.Date,
+    "interval": postgresql.INTERVAL,
+    "uuid": postgresql.UUID,
+    "jsonb": postgresql.JSONB,
+    "json": postgresql.JSON,
+    "bytea": postgresql.BYTEA,
+}
+
+_NUMERIC = re.compile(r"^(?:numeric|decimal)(?:\((\d+)(?:,(\d+))?\))?$")
+_VARCHAR = re.compile(r"^(?:varchar|character varying)(?:\((\d+)\))?$")
+_TIMESTAMP = re.compile(
+    r"^(timestamptz|timestamp)(?:\((\d)\))?( with time zone| without time zone)?$"
+)
+_TIME = re.compile(r"^time(?:\((\d)\))?( without time zone)?$")
+
+
+def _normal(sql: str) -> str:
+    text = " ".join(sql.lower().split())
+    return re.sub(r"\s*([(),])\s*", r"\1", text)
+
+
+def _builtin(sql: str) -> sa.types.TypeEngine[Any] | None:
+    text = _normal(sql)
+    if text in _PLAIN:
+        return _PLAIN[text]()
+    if m := _NUMERIC.match(text):
+        precision, scale = m.group(1), m.group(2)
+        return sa.Numeric(
+            int(precision) if precision else None, int(scale) if scale is not None else None
+        )
+    if m := _VARCHAR.match(text):
+        return sa.String(int(m.group(1))) if m.group(1) else sa.String()
+    if m := _TIMESTAMP.match(text):
+        zoned = m.group(1) == "timestamptz" or m.group(3) == " with time zone"
+        digits = m.group(2)
+        return postgresql.TIMESTAMP(timezone=zoned, precision=int(digits) if digits else None)
+    if m := _TIME.match(text):
+        digits = m.group(1)
+        return postgresql.TIME(precision=int(digits) if digits else None)
+    return None
+
+
+def sql_type(spec: ColumnSpec, table: Table[Any]) -> sa.types.TypeEngine[Any]:
+    """The SQLAlchemy type of one mapped column; `InvalidQuery` for a type it cannot map."""
+    found = _builtin(spec.sql_type)
+    if found is not None:
+        return found
+    cls = enum_class(spec.python_type)
+    if cls is not None:
+        labels = [str(member.value) for member in cls]
+        return postgresql.ENUM(*labels, name=spec.sql_type, schema=table.schema)
+    known = ", ".join(sorted({*_PLAIN, "numeric(p,s)", "varchar(n)", "timestamptz", "time"}))
+    msg = (
+        f"{table.name}.{spec.column}: the SQL type {spec.sql_type!r} has no migration mapping; "
+        f"use one of {known}, or a StrEnum field for an enum type"
+    )
+    raise InvalidQuery(msg)
+
+
+def _column(spec: ColumnSpec, table: Table[Any]) -> sa.Column[Any]:
+    type_ = sql_type(spec, table)
+    extra: list[Any] = []
+    server_default = sa.text(spec.server_default) if spec.server_default else None
+    if (
+        spec.generated
+        and spec.field == table.key
+        and server_default is None
+        and isinstance(type_, sa.Integer)
+    ):
+        # The key is an identity column; BY DEFAULT (not ALWAYS) so an
+        # explicit key can still be inserted, as `add` allows.
+        extra.append(sa.Identity(always=False))
+    return sa.Column(
+        spec.column,
+        type_,
+        *extra,
+        nullable=spec.nullable and spec.field != table.key,
+        server_default=server_default,
+    )
+
+
+def _schemas(tables: Iterable[Table[Any]]) -> Mapping[str, str | None]:
+    return {t.name: t.schema for t in tables}
+
+
+def _add(table: Table[Any], meta: sa.MetaData, schemas: Mapping[str, str | None]) -> None:
+    items: list[Any] = [_column(spec, table) for spec in table.columns]
+    items.append(sa.PrimaryKeyConstraint(table.key_column, name=table.primary_key_name))
+    for u in table.unique:
+        items.append(
+            sa.UniqueConstraint(*(table.column_of(f) for f in u.fields), name=u.name),
+        )
+    for fk in table.foreign_keys:
+        schema = schemas.get(fk.target_table, table.schema)
+        target = f"{fk.target_table}.{fk.target_column}"
+        items.append(
+            sa.ForeignKeyConstraint(
+                [table.column_of(fk.field)],
+                [f"{schema}.{target}" if schema else target],
+                name=fk.name,
+                ondelete=fk.on_delete,
+            )
+        )
+    for ix in table.indexes:
+        items.append(sa.Index(ix.name, *(table.column_of(f) for f in ix.fields)))
+    sa.Table(table.name, meta, *items, schema=table.schema)
+
+
+def metadata(tables: Iterable[Table[Any]]) -> sa.MetaData:
+    """The `MetaData` of `tables`, with the naming convention the mappings follow."""
+    tables = tuple(tables)
+    names = [t.name if t.schema is None else f"{t.schema}.{t.name}" for t in tables]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        msg = f"the tables {', '.join(twice)} are mapped more than once: list each table once"
+        raise ConfigurationError(msg)
+    meta = sa.MetaData(naming_convention=dict(NAMING_CONVENTION))
+    schemas = _schemas(tables)
+    for table in tables:
+        _add(table, meta, schemas)
+    return meta
+
+
+def load_tables(spec: str) -> tuple[Table[Any], ...]:
+    """The tables named by `spec`: ``module:NAME`` entries (a Table or a sequence of them).
+
+    Entries are separated by whitespace or commas, e.g. ``repo.catalog:TABLES``.
+    """
+    found: list[Table[Any]] = []
+    for entry in spec.replace(",", " ").split():
+        module_name, sep, attr = entry.partition(":")
+        if not sep or not module_name or not attr:
+            msg = f"bad tables entry {entry!r}: write module:NAME, e.g. repo.catalog:TABLES"
+            raise ConfigurationError(msg)
+        try:
+            value: object = getattr(importlib.import_module(module_name), attr)
+        except (ImportError, AttributeError) as exc:
+            msg = f"cannot load the tables {entry!r}: {exc}"
+            raise ConfigurationError(msg) from exc
+        items = [value] if isinstance(value, Table) else value
+        if not isinstance(items, Iterable) or not all(isinstance(t, Table) for t in items):
+            msg = f"{entry} is neither a Table nor a sequence of Tables"
+            raise ConfigurationError(msg)
+        found.extend(items)
+    if not found:
+        msg = "no tables given: set `tables = module:NAME` in alembic.ini, e.g. repo.catalog:TABLES"
+        raise ConfigurationError(msg)
+    return tuple(found)
