@@ -23,8 +23,8 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from repo._dsn import resolve_dsn
-from repo._metadata import load_tables, metadata
 from repo._migrate import compare_options, engine, lock_timeout
+from repo._migration_metadata import load_tables, metadata
 
 config = context.config
 x_args = context.get_x_argument(as_dictionary=True)

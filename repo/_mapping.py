@@ -5,7 +5,7 @@ name, SQL type and nullability (from the field annotations unless declared),
 which columns the database generates, the key, the unique and foreign-key
 constraints, the indexes and an optional version column. It is the single
 source of truth for table structure: the migrations' SQLAlchemy metadata is
-built from it (``repo/_metadata.py``, never imported at run time). Everything
+built from it (``repo/_migration_metadata.py``, never imported at run time). Everything
 per-row (record → entity, entity → parameters) is compiled here once per
 mapping.
 """

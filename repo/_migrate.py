@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ._dsn import mask_dsn, resolve_dsn
 from ._mapping import Table
-from ._metadata import metadata
+from ._migration_metadata import metadata
 from ._revisions import find_ini
 from .errors import (
     ConfigurationError,

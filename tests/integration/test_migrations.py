@@ -24,8 +24,8 @@ import attrs
 import pytest
 
 from repo import Column, Database, LockNotAvailable, Repository, SchemaMismatch, Table
-from repo._metadata import metadata
 from repo._migrate import ENV_LOCK_TIMEOUT, describe, drift, engine, run, upgrade
+from repo._migration_metadata import metadata
 from repo.catalog import BRANDS, COLORS, SIZES, SKUS, TABLES, Brand, Product
 from repo.errors import CONSTRAINTS
 from tests.conftest import create_database, drop_database

@@ -14,7 +14,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateIndex, CreateTable
 
 from repo import Column, ConfigurationError, ForeignKey, InvalidQuery, Table
-from repo._metadata import load_tables, metadata
+from repo._migration_metadata import load_tables, metadata
 from repo.catalog import TABLES
 
 
@@ -199,7 +199,9 @@ def test_the_runtime_never_imports_sqlalchemy_or_alembic() -> None:
     """Every repo module but the migration ones imports neither SQLAlchemy nor Alembic."""
     code = (
         "import importlib, pkgutil, sys, repo, repo.catalog\n"
-        "migration_only = {'repo._metadata', 'repo._migrate', 'repo._demo', 'repo.__main__'}\n"
+        "migration_only = {\n"
+        "    'repo._migration_metadata', 'repo._migrate', 'repo._demo', 'repo.__main__'\n"
+        "}\n"
         "for m in pkgutil.walk_packages(repo.__path__, 'repo.'):\n"
         "    if m.name not in migration_only:\n"
         "        importlib.import_module(m.name)\n"
