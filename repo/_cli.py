@@ -39,13 +39,17 @@ def _parser() -> argparse.ArgumentParser:
         "demo",
         help="run the demo on its own database repo_demo",
         description=(
-            "Migrate, load the catalog, run units of work, savepoints and concurrent reads.\n"
-            + note
+            "Migrate to head, load the catalog through COPY, run queries concurrently on the\n"
+            "pool, show commit, rollback and a savepoint, and stream every sku through a\n"
+            "cursor. Uses its own database, repo_demo, on the server.\n" + note
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    demo.add_argument("--brands", type=int, default=20, help="brands to load (default 20)")
-    demo.add_argument("--products", type=int, default=2000, help="products to load (default 2000)")
+    demo.add_argument("--brands", type=int, default=100, help="brands to load (default 100)")
+    demo.add_argument(
+        "--products", type=int, default=1_000, help="products to load (default 1,000)"
+    )
+    demo.add_argument("--skus", type=int, default=100_000, help="skus to load (default 100,000)")
     demo.add_argument("--json", action="store_true", help="print machine-readable figures")
 
     db = sub.add_parser(
@@ -120,7 +124,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ._demo import run_demo
 
             asyncio.run(
-                run_demo(args.dsn, brands=args.brands, products=args.products, as_json=args.json)
+                run_demo(
+                    args.dsn,
+                    brands=args.brands,
+                    products=args.products,
+                    skus=args.skus,
+                    as_json=args.json,
+                )
             )
         else:
             _db(args)

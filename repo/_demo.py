@@ -1,19 +1,28 @@
-"""``repo demo``: the core at work on a real PostgreSQL.
+"""``repo demo``: the whole story on a real PostgreSQL, in a minute.
 
-It uses its own database, ``repo_demo``, on the server (made if missing,
-migrated to head, emptied each run), so it never touches other data.
+Migrate to head, load the catalog through COPY, run queries concurrently
+through the pool, show commit, rollback and a savepoint, stream every sku
+through a cursor, and sum it up. It uses its own database, ``repo_demo``, on
+the server (made if missing, emptied each run), so it never touches other
+data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import asyncpg
 import attrs
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
 
 from ._database import Database
 from ._dsn import mask_dsn, resolve_dsn
@@ -21,83 +30,14 @@ from .catalog import (
     Brand,
     BrandRepository,
     CatalogUnitOfWork,
-    Product,
-    ProductColor,
-    ProductSize,
-    Sku,
     SkuRepository,
+    load_catalog,
 )
 from .errors import UniqueViolation
 
 __all__ = ["run_demo"]
 
 DEMO_DATABASE = "repo_demo"
-
-
-def _with_database(dsn: str, database: str) -> str:
-    parts = urllib.parse.urlsplit(dsn)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + database))
-
-
-async def _ensure_database(server_dsn: str) -> str:
-    conn = await asyncpg.connect(server_dsn)
-    try:
-        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEMO_DATABASE)
-        if not exists:
-            await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
-    finally:
-        await conn.close()
-    return _with_database(server_dsn, DEMO_DATABASE)
-
-
-async def _load(db: Database, brands: int, products: int) -> dict[str, int]:
-    async with CatalogUnitOfWork(db) as uow:
-        await uow.connection.execute(
-            "TRUNCATE sku, product, product_color, product_size, brand RESTART IDENTITY CASCADE"
-        )
-        colors = [await uow.colors.add(ProductColor(n)) for n in ("red", "green", "blue")]
-        sizes = [await uow.sizes.add(ProductSize(n)) for n in ("S", "M", "L", "XL")]
-        await uow.brands.add_many(Brand(f"brand {i:03}") for i in range(brands))
-        await uow.products.add_many(
-            Product(f"product {i:04}", i % brands + 1) for i in range(products)
-        )
-        skus = await uow.skus.add_many(
-            Sku(p + 1, s.product_size_id or 0, c.product_color_id or 0)
-            for p in range(products)
-            for s in sizes
-            for c in colors
-        )
-    return {"brands": brands, "products": products, "skus": skus}
-
-
-async def _transactions(db: Database) -> dict[str, Any]:
-    async with CatalogUnitOfWork(db) as uow:
-        await uow.brands.add(Brand("committed brand"))
-    try:
-        async with CatalogUnitOfWork(db) as uow:
-            await uow.brands.add(Brand("rolled back brand"))
-            msg = "something went wrong"
-            raise RuntimeError(msg)
-    except RuntimeError:
-        pass
-    savepoint_error = None
-    async with CatalogUnitOfWork(db) as uow:
-        await uow.brands.add(Brand("outer work"))
-        try:
-            async with uow.savepoint():
-                await uow.brands.add(Brand("inner work"))
-                await uow.brands.add(Brand("outer work"))  # duplicate: undone with "inner work"
-        except UniqueViolation as exc:
-            savepoint_error = exc.constraint
-    brands = db.repository(BrandRepository)
-    return {
-        "committed": await brands.exists(brand_name="committed brand"),
-        "rolled_back_present": await brands.exists(brand_name="rolled back brand"),
-        "savepoint_error": savepoint_error,
-        "savepoint_outer_kept": await brands.exists(brand_name="outer work"),
-        "savepoint_inner_kept": await brands.exists(brand_name="inner work"),
-    }
-
 
 # A report per brand: its skus per colour. Each takes the server a moment,
 # which is where running them side by side on the pool pays.
@@ -117,9 +57,83 @@ class ColorCount:
     skus: int
 
 
-async def _concurrency(db: Database, queries: int) -> dict[str, float]:
+def _rss() -> int:
+    """Resident set size now, in bytes (0 where /proc is not available)."""
+    try:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:
+        return 0
+
+
+class Show:
+    """Where the demo's story goes: rich on a terminal, plain lines otherwise, nothing for JSON."""
+
+    def __init__(self, *, as_json: bool) -> None:
+        self.console = Console(quiet=as_json, highlight=False)
+        self.live = self.console.is_terminal and not as_json
+
+    def say(self, text: str) -> None:
+        self.console.print(text)
+
+    @contextmanager
+    def progress(self, label: str, total: int) -> Iterator[Any]:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.live,
+            transient=False,
+        ) as bar:
+            task = bar.add_task(label, total=total)
+            yield lambda n: bar.update(task, completed=n)
+
+
+def _with_database(dsn: str, database: str) -> str:
+    parts = urllib.parse.urlsplit(dsn)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + database))
+
+
+async def _ensure_database(server_dsn: str) -> str:
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEMO_DATABASE)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
+    finally:
+        await conn.close()
+    return _with_database(server_dsn, DEMO_DATABASE)
+
+
+async def _load(db: Database, show: Show, brands: int, products: int, skus: int) -> dict[str, Any]:
+    start = time.perf_counter()
+    with show.progress("loading skus (COPY)", skus) as advance:
+        async with CatalogUnitOfWork(db) as uow:
+            await uow.connection.execute(
+                "TRUNCATE sku, product, product_color, product_size, brand RESTART IDENTITY CASCADE"
+            )
+            counts = await load_catalog(
+                uow,
+                brands=brands,
+                products=products,
+                skus=skus,
+                progress=lambda kind, n: advance(n) if kind == "skus" else None,
+                every=max(1, skus // 100),
+            )
+    seconds = time.perf_counter() - start
+    show.say(
+        f"loaded {counts.brands:,} brands, {counts.products:,} products, "
+        f"{counts.colors} colours, {counts.sizes} sizes and {counts.skus:,} skus "
+        f"in {seconds:.1f}s"
+    )
+    return {**attrs.asdict(counts), "seconds": round(seconds, 3)}
+
+
+async def _concurrency(db: Database, show: Show, brands: int) -> dict[str, Any]:
     skus = db.repository(SkuRepository)
-    ids = list(range(1, queries + 1))
+    ids = list(range(1, brands + 1))
     # Warm both paths first (connections open, statements prepared), so the
     # comparison is of running queries, not of opening connections.
     await asyncio.gather(*(skus.query(ColorCount, BRAND_REPORT_SQL, i) for i in ids))
@@ -131,49 +145,123 @@ async def _concurrency(db: Database, queries: int) -> dict[str, float]:
     start = time.perf_counter()
     await asyncio.gather(*(skus.query(ColorCount, BRAND_REPORT_SQL, i) for i in ids))
     gathered = time.perf_counter() - start
+    speedup = one_by_one / gathered if gathered else 0.0
+    show.say(
+        f"{brands} brand reports: one by one on one connection {one_by_one:.3f}s, "
+        f"with asyncio.gather on the pool {gathered:.3f}s ({speedup:.2f}x)"
+    )
     return {
-        "queries": queries,
+        "queries": brands,
         "one_by_one_s": round(one_by_one, 4),
         "gathered_s": round(gathered, 4),
-        "speedup": round(one_by_one / gathered, 2) if gathered else 0.0,
+        "speedup": round(speedup, 2),
     }
 
 
+async def _transactions(db: Database, show: Show) -> dict[str, Any]:
+    async with CatalogUnitOfWork(db) as uow:
+        await uow.brands.add(Brand("committed brand"))
+    try:
+        async with CatalogUnitOfWork(db) as uow:
+            await uow.brands.add(Brand("rolled back brand"))
+            msg = "something went wrong"
+            raise RuntimeError(msg)
+    except RuntimeError:
+        pass
+    savepoint_error = None
+    async with CatalogUnitOfWork(db) as uow:
+        await uow.brands.add(Brand("outer work"))
+        try:
+            async with uow.savepoint():
+                await uow.brands.add(Brand("inner work"))
+                await uow.brands.add(Brand("outer work"))  # duplicate: undone with "inner work"
+        except UniqueViolation as exc:
+            savepoint_error = exc.constraint
+    brands = db.repository(BrandRepository)
+    outcome = {
+        "committed": await brands.exists(brand_name="committed brand"),
+        "rolled_back_present": await brands.exists(brand_name="rolled back brand"),
+        "savepoint_error": savepoint_error,
+        "savepoint_outer_kept": await brands.exists(brand_name="outer work"),
+        "savepoint_inner_kept": await brands.exists(brand_name="inner work"),
+    }
+    show.say(f"a unit of work that exits cleanly commits: {outcome['committed']}")
+    show.say(f"one that raises rolls back: {not outcome['rolled_back_present']}")
+    show.say(
+        f"a savepoint whose inner work fails ({savepoint_error}) is undone alone: "
+        f"{outcome['savepoint_outer_kept'] and not outcome['savepoint_inner_kept']}"
+    )
+    return outcome
+
+
+async def _stream(db: Database, show: Show, total: int) -> dict[str, Any]:
+    skus = db.repository(SkuRepository)
+    base = peak = _rss()
+    rows = 0
+    start = time.perf_counter()
+    with show.progress("streaming skus (cursor)", total) as advance:
+        async for _ in skus.stream(prefetch=1000):
+            rows += 1
+            if rows % 10_000 == 0:
+                peak = max(peak, _rss())
+                advance(rows)
+        advance(rows)
+    seconds = time.perf_counter() - start
+    peak = max(peak, _rss())
+    rate = rows / seconds if seconds else 0.0
+    growth = (peak - base) / 2**20
+    show.say(
+        f"streamed {rows:,} skus in {seconds:.2f}s ({rate:,.0f} rows/s), "
+        f"memory grew by {growth:.1f} MiB"
+    )
+    return {
+        "rows": rows,
+        "seconds": round(seconds, 3),
+        "rows_per_s": round(rate),
+        "rss_growth_mib": round(growth, 2),
+    }
+
+
+def _summary(show: Show, figures: dict[str, Any]) -> None:
+    table = RichTable(title="repo demo")
+    table.add_column("step")
+    table.add_column("result", justify="right")
+    loaded = figures["loaded"]
+    table.add_row("loaded skus (COPY)", f"{loaded['skus']:,} in {loaded['seconds']:.1f}s")
+    tx = figures["transactions"]
+    table.add_row("commit / rollback", f"{tx['committed']} / {not tx['rolled_back_present']}")
+    table.add_row("savepoint undone alone", str(not tx["savepoint_inner_kept"]))
+    c = figures["concurrency"]
+    table.add_row("gather speed-up", f"{c['speedup']:.2f}x over {c['queries']} queries")
+    s = figures["stream"]
+    table.add_row("stream", f"{s['rows_per_s']:,} rows/s, +{s['rss_growth_mib']:.1f} MiB")
+    show.console.print(table)
+
+
 async def run_demo(
-    dsn: str | None = None, *, brands: int = 20, products: int = 2000, as_json: bool = False
+    dsn: str | None = None,
+    *,
+    brands: int = 100,
+    products: int = 1_000,
+    skus: int = 100_000,
+    as_json: bool = False,
 ) -> dict[str, Any]:
-    """Run the demo; print what happens (or JSON figures) and return the figures."""
+    """Run the demo; show what happens (or print JSON figures) and return the figures."""
     from ._migrate import upgrade
 
-    def say(text: str) -> None:
-        if not as_json:
-            print(text, flush=True)
-
+    show = Show(as_json=as_json)
     server = await asyncio.to_thread(resolve_dsn, dsn)
-    say(f"server: {mask_dsn(server)}")
+    show.say(f"server: {mask_dsn(server)}")
     demo_dsn = await _ensure_database(server)
     await asyncio.to_thread(upgrade, demo_dsn, "head")
-    say(f"migrated {DEMO_DATABASE} to head")
+    show.say(f"migrated {DEMO_DATABASE} to head")
     figures: dict[str, Any] = {"database": mask_dsn(demo_dsn)}
     async with Database.connect(demo_dsn, min_size=10, max_size=10) as db:
-        figures["loaded"] = await _load(db, brands, products)
-        say(
-            "loaded (COPY): {brands} brands, {products} products, {skus} skus".format(
-                **figures["loaded"]
-            )
-        )
-        figures["transactions"] = tx = await _transactions(db)
-        say(f"committed unit visible: {tx['committed']}")
-        say(f"rolled-back unit left nothing: {not tx['rolled_back_present']}")
-        say(
-            f"savepoint: inner failure ({tx['savepoint_error']}) undone, "
-            f"outer work kept: {tx['savepoint_outer_kept'] and not tx['savepoint_inner_kept']}"
-        )
-        figures["concurrency"] = c = await _concurrency(db, brands)
-        say(
-            f"{c['queries']} brand reports: one by one {c['one_by_one_s']:.3f}s, "
-            f"gathered on the pool {c['gathered_s']:.3f}s ({c['speedup']}x)"
-        )
+        figures["loaded"] = await _load(db, show, brands, products, skus)
+        figures["concurrency"] = await _concurrency(db, show, brands)
+        figures["transactions"] = await _transactions(db, show)
+        figures["stream"] = await _stream(db, show, skus)
+    _summary(show, figures)
     if as_json:
         print(json.dumps(figures, indent=2))
     return figures

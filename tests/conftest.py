@@ -13,6 +13,7 @@ import os
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -20,6 +21,8 @@ import pytest
 from repo import Database
 from repo._dsn import resolve_dsn
 from repo._migrate import upgrade
+
+ROOT = Path(__file__).resolve().parent.parent
 
 CATALOG_TABLES = ("sku", "product", "product_color", "product_size", "brand")
 
@@ -135,3 +138,15 @@ async def sessions_in_transaction(dsn: str) -> int:
 def pool_is_idle(db: Database) -> bool:
     """Every connection of `db` is back in its pool."""
     return db.pool.get_idle_size() == db.pool.get_size()
+
+
+def other_path_env(server_dsn: str) -> dict[str, str]:
+    """The environment of the database path this run does not use.
+
+    With $DATABASE_URL set: without it (the embedded default). Without it:
+    $DATABASE_URL pointing at this run's (embedded) server.
+    """
+    env = dict(os.environ, REPO_OTHER_PATH="1")
+    if env.pop("DATABASE_URL", None) is None:
+        env["DATABASE_URL"] = server_dsn
+    return env

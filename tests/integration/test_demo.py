@@ -1,0 +1,70 @@
+"""`repo demo` on both database paths: this run's, and the other one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT, other_path_env
+
+pytestmark = pytest.mark.skipif(
+    os.environ.get("REPO_OTHER_PATH") == "1", reason="the outer run covers the demo"
+)
+
+
+def run_demo(env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "repo",
+            "demo",
+            "--json",
+            "--brands",
+            "5",
+            "--products",
+            "50",
+            "--skus",
+            "600",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    figures: dict[str, Any] = json.loads(result.stdout)
+    return figures
+
+
+def check(figures: dict[str, Any]) -> None:
+    assert figures["loaded"]["brands"] == 5
+    assert figures["loaded"]["products"] == 50
+    assert figures["loaded"]["skus"] == 600
+    assert figures["transactions"] == {
+        "committed": True,
+        "rolled_back_present": False,
+        "savepoint_error": "uq_brand_brand_name",
+        "savepoint_outer_kept": True,
+        "savepoint_inner_kept": False,
+    }
+    assert figures["concurrency"]["queries"] == 5
+    assert figures["stream"]["rows"] == 600
+    assert "/repo_demo" in figures["database"]
+
+
+def test_demo_on_this_path() -> None:
+    """`repo demo --json` on this run's database reports the core's outcomes."""
+    check(run_demo(dict(os.environ)))
+
+
+def test_demo_on_the_other_path(server_dsn: str) -> None:
+    """The same on the other path: embedded if this run has DATABASE_URL, and vice versa."""
+    check(run_demo(other_path_env(server_dsn)))
