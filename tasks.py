@@ -2,7 +2,8 @@
 """The project's two commands, on a fresh machine with only Python 3.11+ and pip.
 
     python3 tasks.py demo    # run the demo (embedded PostgreSQL unless $DATABASE_URL)
-    python3 tasks.py test    # every check: ruff lint + format, mypy --strict, the tests
+    python3 tasks.py test    # every check: ruff lint + format, mypy --strict, the docs
+                             # build (mkdocs --strict), the tests
 
 Each creates (or reuses) the virtualenv .venv and installs the project in it
 first; it reinstalls only when pyproject.toml changed.
@@ -14,6 +15,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tempfile
 import venv
 from pathlib import Path
 
@@ -25,7 +27,9 @@ PY = BIN / "python"
 
 def run(*cmd: str | Path) -> None:
     print("+", " ".join(str(c) for c in cmd), flush=True)
-    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False)
+    # NO_MKDOCS_2_WARNING: mkdocs-material prints a banner on every build otherwise.
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    result = subprocess.run([str(c) for c in cmd], cwd=ROOT, check=False, env=env)
     if result.returncode:
         sys.exit(result.returncode)
 
@@ -53,6 +57,8 @@ def test(args: list[str]) -> None:
     run(BIN / "ruff", "check", ".")
     run(BIN / "ruff", "format", "--check", ".")
     run(BIN / "mypy")
+    with tempfile.TemporaryDirectory() as site:
+        run(BIN / "mkdocs", "build", "--strict", "--quiet", "--site-dir", site)
     run(PY, "-m", "pytest", *args)
 
 
