@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._bulk import UpsertResult, numbered, records
 from ._mapping import Table
@@ -24,6 +24,11 @@ __all__ = ["PgTableOps", "rowcount"]
 T = TypeVar("T")
 
 _staging_names = itertools.count(1)
+
+# Up to this many entities in a list, add_many(returning=True) sends one
+# INSERT ... SELECT FROM unnest(...); beyond it (or for any other iterable)
+# it COPYs into a staging table, which streams and is faster for big loads.
+UNNEST_MAX = 5_000
 
 
 def rowcount(status: str) -> int:
@@ -206,13 +211,22 @@ class PgTableOps(Generic[T]):
         if not returning:
             async with self._runner.atomic() as conn:
                 return await copy(conn, table, table.name, columns, rows, schema=table.schema)
+        make = table.from_record
+        if isinstance(entities, Sequence) and len(entities) <= UNNEST_MAX:
+            # Measured (bench notes in docs/bulk.md): one INSERT ... unnest()
+            # round trip beats the five of a staging table for small lists.
+            checked = list(cast("Iterator[tuple[Any, ...]]", rows))
+            arrays = [list(column) for column in zip(*checked, strict=True)] or [
+                [] for _ in positions
+            ]
+            stored = await self._runner.fetch(self._st.unnest_insert(positions), arrays)
+            return [make(r) for r in stored]
         staging = f"_repo_stage_{next(_staging_names)}"
         async with self._runner.atomic() as conn:
             await call(conn, "execute", self._st.staging(positions, staging), ())
             await copy(conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None)
             stored = await call(conn, "fetch", self._st.bulk_insert(positions, staging), ())
             await call(conn, "execute", f"DROP TABLE {staging}", ())
-        make = table.from_record
         return [make(r) for r in stored]
 
     async def upsert_many(

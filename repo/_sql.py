@@ -301,6 +301,23 @@ class Statements(Generic[T]):
         sql: str = self._cached(("bulk", positions, source), build)
         return sql
 
+    def unnest_insert(self, positions: tuple[int, ...]) -> str:
+        """INSERT ... SELECT FROM unnest($1::type[], ...) RETURNING: one array per column."""
+
+        def build() -> str:
+            table = self.table
+            cols = ", ".join(quote(table.columns[i].column) for i in positions)
+            arrays = ", ".join(
+                f"${n}::{table.columns[i].sql_type}[]" for n, i in enumerate(positions, 1)
+            )
+            return (
+                f"INSERT INTO {table.qualified_name} ({cols}) "
+                f"SELECT * FROM unnest({arrays}) RETURNING {table.select_list}"
+            )
+
+        sql: str = self._cached(("unnest", positions), build)
+        return sql
+
     def staging(self, positions: tuple[int, ...], name: str) -> str:
         """CREATE TEMP TABLE `name` with an ordinal and the columns at `positions`."""
 

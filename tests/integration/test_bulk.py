@@ -232,3 +232,20 @@ async def test_load_catalog_makes_a_consistent_catalog(db: Database) -> None:
         assert distinct == 3000
         per_brand = await conn.fetchval("SELECT count(DISTINCT brand_id) FROM product")
         assert per_brand == 7
+
+
+async def test_add_many_returning_takes_both_paths(db: Database) -> None:
+    """Small lists go through unnest(), large ones and generators through a staging table.
+
+    Both give back every entity with its key, in input order.
+    """
+    brands = db.repository(BrandRepository)
+    small = await brands.add_many([Brand(f"s{i}") for i in range(3)], returning=True)
+    large = await brands.add_many([Brand(f"l{i}") for i in range(6000)], returning=True)
+    lazy = await brands.add_many((Brand(f"g{i}") for i in range(3)), returning=True)
+    empty = await brands.add_many([], returning=True)
+    assert [b.brand_name for b in small] == ["s0", "s1", "s2"]
+    assert [b.brand_id for b in large] == list(range(4, 6004))
+    assert [(b.brand_name, b.brand_id) for b in lazy] == [("g0", 6004), ("g1", 6005), ("g2", 6006)]
+    assert empty == []
+    assert await brands.count() == 6006
