@@ -24,13 +24,12 @@ import resource
 import subprocess
 import sys
 import time
-import urllib.parse
 from pathlib import Path
 
 import asyncpg
 
 from repo import Database
-from repo._dsn import resolve_dsn
+from repo._dsn import resolve_dsn, with_database
 from repo._migrate import upgrade
 from repo.catalog import CatalogUnitOfWork, Sku, SkuRepository, load_catalog
 from repo.catalog._tables import SKUS
@@ -42,9 +41,7 @@ DATABASE = "repo_bench"
 
 
 def bench_dsn() -> str:
-    server = resolve_dsn()
-    parts = urllib.parse.urlsplit(server)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + DATABASE))
+    return with_database(resolve_dsn(), DATABASE)
 
 
 async def seed(rows: int) -> str:

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -25,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table as RichTable
 
 from ._database import Database
-from ._dsn import mask_dsn, resolve_dsn
+from ._dsn import mask_dsn, resolve_dsn, with_database
 from .catalog import (
     Brand,
     BrandRepository,
@@ -91,11 +90,6 @@ class Show:
             yield lambda n: bar.update(task, completed=n)
 
 
-def _with_database(dsn: str, database: str) -> str:
-    parts = urllib.parse.urlsplit(dsn)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + database))
-
-
 async def _ensure_database(server_dsn: str) -> str:
     conn = await asyncpg.connect(server_dsn)
     try:
@@ -104,7 +98,7 @@ async def _ensure_database(server_dsn: str) -> str:
             await conn.execute(f'CREATE DATABASE "{DEMO_DATABASE}"')
     finally:
         await conn.close()
-    return _with_database(server_dsn, DEMO_DATABASE)
+    return with_database(server_dsn, DEMO_DATABASE)
 
 
 async def _load(db: Database, show: Show, brands: int, products: int, skus: int) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import urllib.parse
 
 from .errors import ConfigurationError
 
-__all__ = ["ENV_DSN", "mask_dsn", "resolve_dsn", "scrub", "validate_dsn"]
+__all__ = ["ENV_DSN", "mask_dsn", "resolve_dsn", "scrub", "validate_dsn", "with_database"]
 
 ENV_DSN = "DATABASE_URL"
 
@@ -77,6 +77,12 @@ def validate_dsn(dsn: str) -> str:
         msg = f"bad DSN {mask_dsn(dsn)}: {scrub(str(exc), dsn)}"
         raise ConfigurationError(msg) from None
     return dsn
+
+
+def with_database(dsn: str, database: str) -> str:
+    """`dsn` pointing at another database on the same server."""
+    parts = urllib.parse.urlsplit(dsn)
+    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(database)))
 
 
 def resolve_dsn(dsn: str | None = None) -> str:

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._bulk import UpsertResult, numbered, records
-from ._mapping import Table
+from ._mapping import Table, quote
 from ._pg import Conn, call
 from ._query import Condition, Order
 from ._sql import statements
@@ -22,8 +21,6 @@ if TYPE_CHECKING:
 __all__ = ["PgTableOps", "rowcount"]
 
 T = TypeVar("T")
-
-_staging_names = itertools.count(1)
 
 # Up to this many entities in a list, add_many(returning=True) sends one
 # INSERT ... SELECT FROM unnest(...); beyond it (or for any other iterable)
@@ -221,12 +218,12 @@ class PgTableOps(Generic[T]):
             ]
             stored = await self._runner.fetch(self._st.unnest_insert(positions), arrays)
             return [make(r) for r in stored]
-        staging = f"_repo_stage_{next(_staging_names)}"
+        staging = self._st.staging_name
         async with self._runner.atomic() as conn:
-            await call(conn, "execute", self._st.staging(positions, staging), ())
+            await call(conn, "execute", self._st.staging(positions), ())
             await copy(conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None)
-            stored = await call(conn, "fetch", self._st.bulk_insert(positions, staging), ())
-            await call(conn, "execute", f"DROP TABLE {staging}", ())
+            stored = await call(conn, "fetch", self._st.bulk_insert(positions, quote(staging)), ())
+            await call(conn, "execute", f"DROP TABLE {quote(staging)}", ())
         return [make(r) for r in stored]
 
     async def upsert_many(
@@ -244,14 +241,14 @@ class PgTableOps(Generic[T]):
         chosen = _update_fields(table, positions, on, update)
         required = tuple(table.field_names.index(f) for f in on)
         rows = records(table, entities, positions, required)
-        staging = f"_repo_stage_{next(_staging_names)}"
+        staging = self._st.staging_name
         ret = None if returning else "(xmax = 0) AS inserted"
-        sql = self._st.upsert(positions, on, chosen, source=staging, returning=ret)
+        sql = self._st.upsert(positions, on, chosen, source=quote(staging), returning=ret)
         async with self._runner.atomic() as conn:
-            await call(conn, "execute", self._st.staging(positions, staging), ())
+            await call(conn, "execute", self._st.staging(positions), ())
             await copy(conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None)
             stored = await call(conn, "fetch", sql, ())
-            await call(conn, "execute", f"DROP TABLE {staging}", ())
+            await call(conn, "execute", f"DROP TABLE {quote(staging)}", ())
         if returning:
             make = table.from_record
             return [make(r) for r in stored]

@@ -38,6 +38,8 @@ class Statements(Generic[T]):
         self._count: dict[Shape, str] = {}
         self._exists: dict[Shape, str] = {}
         self._other: dict[Shape, Any] = {}
+        # Unquoted for copy_records_to_table (which quotes it); quoted in SQL.
+        self.staging_name = f"_repo_stage_{table.name}"
         self._build_update()
 
     def _build_update(self) -> None:
@@ -258,7 +260,7 @@ class Statements(Generic[T]):
         def build() -> str:
             table = self.table
             t = table.qualified_name
-            cols = ", ".join(quote(table.columns[i].column) for i in positions)
+            cols = self.columns(positions)
             if source is None:
                 params = ", ".join(f"${n}" for n in range(1, len(positions) + 1))
                 body = f"VALUES ({params})"
@@ -292,7 +294,7 @@ class Statements(Generic[T]):
 
         def build() -> str:
             table = self.table
-            cols = ", ".join(quote(table.columns[i].column) for i in positions)
+            cols = self.columns(positions)
             return (
                 f"INSERT INTO {table.qualified_name} ({cols}) "
                 f"SELECT {cols} FROM {source} ORDER BY _repo_ord RETURNING {table.select_list}"
@@ -306,7 +308,7 @@ class Statements(Generic[T]):
 
         def build() -> str:
             table = self.table
-            cols = ", ".join(quote(table.columns[i].column) for i in positions)
+            cols = self.columns(positions)
             arrays = ", ".join(
                 f"${n}::{table.columns[i].sql_type}[]" for n, i in enumerate(positions, 1)
             )
@@ -318,19 +320,26 @@ class Statements(Generic[T]):
         sql: str = self._cached(("unnest", positions), build)
         return sql
 
-    def staging(self, positions: tuple[int, ...], name: str) -> str:
-        """CREATE TEMP TABLE `name` with an ordinal and the columns at `positions`."""
+    def staging(self, positions: tuple[int, ...]) -> str:
+        """CREATE TEMP TABLE `staging_name` with an ordinal and the columns at `positions`.
+
+        One name per table is enough: a bulk operation holds its connection
+        from CREATE to DROP, and ON COMMIT DROP covers a failure in between.
+        """
 
         def build() -> str:
-            table = self.table
-            cols = ", ".join(quote(table.columns[i].column) for i in positions)
             return (
-                f"CREATE TEMP TABLE {name} ON COMMIT DROP AS "
-                f"SELECT 0::bigint AS _repo_ord, {cols} FROM {table.qualified_name} WITH NO DATA"
+                f"CREATE TEMP TABLE {quote(self.staging_name)} ON COMMIT DROP AS "
+                f"SELECT 0::bigint AS _repo_ord, {self.columns(positions)} "
+                f"FROM {self.table.qualified_name} WITH NO DATA"
             )
 
-        sql: str = self._cached(("staging", positions, name), build)
+        sql: str = self._cached(("staging", positions), build)
         return sql
+
+    def columns(self, positions: tuple[int, ...]) -> str:
+        """The quoted column list of the fields at `positions`."""
+        return ", ".join(quote(self.table.columns[i].column) for i in positions)
 
 
 def arguments(conditions: Sequence[Condition]) -> list[Any]:

@@ -19,18 +19,12 @@ import asyncpg
 import pytest
 
 from repo import Database
-from repo._dsn import resolve_dsn
+from repo._dsn import resolve_dsn, with_database
 from repo._migrate import upgrade
 
 ROOT = Path(__file__).resolve().parent.parent
 
 CATALOG_TABLES = ("sku", "product", "product_color", "product_size", "brand")
-
-
-def with_database(dsn: str, database: str) -> str:
-    """`dsn` pointing at another database on the same server."""
-    parts = urllib.parse.urlsplit(dsn)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + database))
 
 
 async def _admin(dsn: str, *statements: str) -> None:

@@ -19,7 +19,6 @@ import re
 import sys
 import textwrap
 import types
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from alembic import command
 from alembic.config import Config
 
 from repo import Database, InvalidState
-from repo._dsn import resolve_dsn
+from repo._dsn import resolve_dsn, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -75,12 +74,6 @@ def blocks(text: str) -> list[Block]:
     return found
 
 
-def _with_database(dsn: str, name: str) -> str:
-    """`dsn` pointing at the database `name` instead of its own."""
-    parts = urllib.parse.urlsplit(dsn)
-    return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(name)))
-
-
 async def _admin(dsn: str, statement: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -96,7 +89,7 @@ def scratch_dsn(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     name = f"repo_docs_{os.getpid()}_{next(_databases)}"
     asyncio.run(_admin(server, f'CREATE DATABASE "{name}"'))
     try:
-        dsn = _with_database(server, name)
+        dsn = with_database(server, name)
         config = Config(str(ROOT / "alembic.ini"))
         config.attributes["dsn"] = dsn
         # env.py calls asyncio.run: this runs before the page's event loop starts.

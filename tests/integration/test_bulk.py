@@ -249,3 +249,18 @@ async def test_add_many_returning_takes_both_paths(db: Database) -> None:
     assert [(b.brand_name, b.brand_id) for b in lazy] == [("g0", 6004), ("g1", 6005), ("g2", 6006)]
     assert empty == []
     assert await brands.count() == 6006
+
+
+async def test_repeated_bulk_calls_reuse_their_statements(db: Database) -> None:
+    """Bulk calls of one shape reuse their SQL text: the per-table statement cache stays put."""
+    from repo._sql import statements
+    from repo.catalog import BRANDS
+
+    brands = db.repository(BrandRepository)
+    await brands.upsert_many([Brand("a")], on="brand_name")
+    await brands.add_many((Brand(f"x{i}") for i in range(2)), returning=True)
+    cached = len(statements(BRANDS)._other)
+    for i in range(5):
+        await brands.upsert_many([Brand("a"), Brand(f"b{i}")], on="brand_name")
+        await brands.add_many((Brand(f"y{i}-{j}") for j in range(2)), returning=True)
+    assert len(statements(BRANDS)._other) == cached

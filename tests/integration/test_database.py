@@ -11,8 +11,8 @@ import asyncpg
 import pytest
 
 from repo import ConfigurationError, ConnectionLost, Database, InvalidState, PoolTimeout
+from repo._dsn import with_database
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
-from tests.conftest import with_database
 
 pytestmark = pytest.mark.smoke
 
