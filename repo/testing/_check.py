@@ -78,7 +78,8 @@ class Uniques:
             values = tuple(new[i] for i in positions)
             if None in values:
                 continue
-            if seen.get(values, _NONE) not in (_NONE, key):
+            holder = seen.get(values, _NONE)
+            if holder is not _NONE and (old is None or holder != key):
                 columns = tuple(table.columns[i].column for i in positions)
                 shown = ", ".join(repr(v) for v in values)
                 msg = (
