@@ -8,6 +8,7 @@ collation (the test servers' C.UTF-8), and may differ from a linguistic one.
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -81,7 +82,7 @@ async def test_like_wildcards_and_escapes(db: AnyDatabase) -> None:
     for name in ("100%", "1000", "a_b", "axb", "Ab", "ab\\c"):
         await brands.add(Brand(name))
 
-    async def found(**filters: object) -> set[str]:
+    async def found(**filters: Any) -> set[str]:
         return {b.brand_name for b in await brands.find(**filters)}
 
     assert {"100%", "1000"} == await found(brand_name=like("100%"))
