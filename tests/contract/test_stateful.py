@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Iterator
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, ClassVar
 
@@ -76,13 +77,13 @@ class SideBySide(RuleBasedStateMachine):
         self.sides = [Side(MemoryDatabase()), Side(self.pg)]
 
     def run(self, coro: Awaitable[Any]) -> Any:
-        return self.loop.run_until_complete(coro)  # type: ignore[arg-type]
+        return self.loop.run_until_complete(coro)
 
     def both(self, step: Step) -> None:
-        results = []
+        results: list[tuple[Any, ...]] = []
         for side in self.sides:
             try:
-                value = ("ok", outcome(self.run(step(side))))
+                value: tuple[Any, ...] = ("ok", outcome(self.run(step(side))))
             except RepoError as exc:
                 value = ("error", type(exc).__name__, getattr(exc, "constraint", None))
             results.append(value)
@@ -149,8 +150,6 @@ class SideBySide(RuleBasedStateMachine):
 
     @rule(name=NAMES, brand=KEYS, price=st.sampled_from([None, "1.50", "9.99"]))
     def add_product(self, name: str, brand: int, price: str | None) -> None:
-        from decimal import Decimal
-
         value = None if price is None else Decimal(price)
         self.both(lambda s: s.products().add(Product(name, brand, price=value)))
 
