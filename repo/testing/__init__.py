@@ -8,5 +8,6 @@ milliseconds. The fixtures (``memory_db``, ``rollback_db``) are enabled with
 """
 
 from ._memory import MemoryDatabase, memory_override
+from ._rollback import RollbackDatabase, rollback_database
 
-__all__ = ["MemoryDatabase", "memory_override"]
+__all__ = ["MemoryDatabase", "RollbackDatabase", "memory_override", "rollback_database"]
