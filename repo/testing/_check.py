@@ -17,7 +17,7 @@ from repo.errors import ForeignKeyViolation, NotNullViolation, UniqueViolation
 
 from ._store import Row, Transaction
 
-__all__ = ["Uniques", "check_foreign_keys", "check_not_null", "delete_row"]
+__all__ = ["Uniques", "check_commit", "check_foreign_keys", "check_not_null", "delete_row"]
 
 
 def check_not_null(table: Table[Any], row: Row) -> None:
@@ -158,3 +158,32 @@ def delete_row(txn: Transaction, table: Table[Any], key: Any, row: Row) -> None:
                 f'from table "{child.name}".]'
             )
             raise ForeignKeyViolation(msg, table=child.name, constraint=fk.name, columns=(column,))
+
+
+def check_commit(txn: Transaction) -> None:
+    """Before commit: the unique values written are still free of others' commits since.
+
+    PostgreSQL would have made the second inserter wait and then fail; the
+    fake cannot wait, so the later of two units to commit fails instead.
+    """
+    store = txn.store
+    for name, written in txn.writes.items():
+        table = store.tables[name]
+        committed = store.rows[name]
+        for constraint, positions in _constraints(table)[1:]:
+            taken = set()
+            for key, row in committed.items():
+                if key not in written:
+                    taken.add(tuple(row[i] for i in positions))
+            for new in written.values():
+                if new is None:
+                    continue
+                values = tuple(new[i] for i in positions)
+                if None not in values and values in taken:
+                    columns = tuple(table.columns[i].column for i in positions)
+                    msg = (
+                        f"UniqueViolation: constraint {constraint!r} on {name!r} "
+                        f"(columns: {', '.join(columns)}) violated at commit: another unit of "
+                        "work committed the same value meanwhile"
+                    )
+                    raise UniqueViolation(msg, table=name, constraint=constraint, columns=columns)

@@ -21,6 +21,7 @@ from repo._repository import Repository
 from repo._stream import check_count
 from repo.errors import InvalidQuery, InvalidState, NotSupportedInMemory
 
+from ._check import check_commit
 from ._memops import MemoryTableOps
 from ._store import Store, Transaction, TxState
 
@@ -105,6 +106,7 @@ class MemorySession:
         try:
             with txn.statement(write=write):
                 yield txn
+            check_commit(txn)
         except BaseException:
             txn.rollback()
             raise
@@ -145,7 +147,10 @@ class MemoryUnitSession(MemorySession):
         self._txn = Transaction(self._db._open_store(), readonly=readonly)
 
     async def commit(self) -> None:
-        self._current().commit()
+        txn = self._current()
+        if txn.state is TxState.ACTIVE:
+            check_commit(txn)
+        txn.commit()
 
     async def rollback(self) -> None:
         self._current().rollback()
