@@ -1,4 +1,8 @@
-"""repo.testing's ``rollback_db`` fixture: a real database, every test rolled back."""
+"""repo.testing's ``rollback_db`` fixture: a real database, every test rolled back.
+
+Each test asks for ``dsn`` first, which empties the catalog tables that
+``rollback_db`` then works on.
+"""
 
 from __future__ import annotations
 
@@ -20,16 +24,18 @@ async def committed_brands(dsn: str) -> int:
 
 
 async def test_units_commit_into_the_tests_transaction_only(
-    rollback_db: RollbackDatabase, rollback_dsn: str
+    dsn: str, rollback_db: RollbackDatabase
 ) -> None:
     """A committed unit is visible to the test, and to no other connection."""
     async with CatalogUnitOfWork(rollback_db) as uow:
         await uow.brands.add(Brand("acme"))
     assert [b.brand_name for b in await rollback_db.repository(BrandRepository).find()] == ["acme"]
-    assert await committed_brands(rollback_dsn) == 0
+    assert await committed_brands(dsn) == 0
 
 
-async def test_rollbacks_and_savepoints_inside_keep_working(rollback_db: RollbackDatabase) -> None:
+async def test_rollbacks_and_savepoints_inside_keep_working(
+    dsn: str, rollback_db: RollbackDatabase
+) -> None:
     """A failed savepoint, a failed unit and a failed call each undo only their own part."""
     async with CatalogUnitOfWork(rollback_db) as uow:
         await uow.brands.add(Brand("acme"))
