@@ -1,7 +1,8 @@
 """MemoryDatabase and PostgreSQL, driven side by side by Hypothesis, never disagree.
 
 A rule-based state machine applies one random operation at a time (add,
-update, delete, get, find on brands and products; a unit of work begun,
+add_many, upsert_many, update, update_where, delete, delete_where, get,
+find, count and pages on brands and products; a unit of work begun,
 committed or rolled back; savepoints entered, left, or left with an error)
 to both backends, and fails at the first step whose results or error classes
 differ. While a unit of work is open, writes go through it and only reads
@@ -153,6 +154,19 @@ class SideBySide(RuleBasedStateMachine):
         value = None if price is None else Decimal(price)
         self.both(lambda s: s.products().add(Product(name, brand, price=value)))
 
+    @rule(name=NAMES, other=NAMES)
+    def upsert_brands(self, name: str, other: str) -> None:
+        self.both(lambda s: s.brands().upsert_many([Brand(name), Brand(other)], on="brand_name"))
+
+    @rule(names=st.lists(NAMES, max_size=3), brand=KEYS)
+    def add_many_products(self, names: list[str], brand: int) -> None:
+        products = [Product(n, brand) for n in names]
+        self.both(lambda s: s.products().add_many(products, returning=True))
+
+    @rule(key=KEYS, price=st.sampled_from(["2.00", "9.99"]))
+    def reprice(self, key: int, price: str) -> None:
+        self.both(lambda s: s.products().update_where({"price": Decimal(price)}, product_id=key))
+
     @rule(key=KEYS)
     def delete_product(self, key: int) -> None:
         self.both(lambda s: s.products().delete(key))
@@ -180,6 +194,19 @@ class SideBySide(RuleBasedStateMachine):
                 brand_id=ne(brand), order_by=[order, "product_id"], limit=4, offset=1
             )
         )
+
+    @rule(limit=st.integers(min_value=1, max_value=3), pooled=st.booleans())
+    def page_through_brands(self, limit: int, pooled: bool) -> None:
+        async def walk(side: Side) -> list[list[Brand]]:
+            brands, pages, after = self._brands(side, pooled), [], None
+            while True:
+                page = await brands.page(after=after, limit=limit, order_by="-brand_name")
+                pages.append(page.items)
+                if page.next is None:
+                    return pages
+                after = page.next
+
+        self.both(walk)
 
     @rule(low=KEYS)
     def count_brands(self, low: int) -> None:
