@@ -29,7 +29,11 @@ def like_regex(pattern: str, ignore_case: bool) -> re.Pattern[str]:
     chars = iter(pattern)
     for ch in chars:
         if ch == "\\":
-            out.append(re.escape(next(chars, "\\")))
+            escaped = next(chars, None)
+            if escaped is None:
+                # A pattern ending in its escape character matches nothing.
+                return re.compile("(?!)")
+            out.append(re.escape(escaped))
         elif ch == "%":
             out.append(".*")
         elif ch == "_":

@@ -17,6 +17,7 @@ from repo.errors import DataError, InvalidQuery, NotFound, NotSupportedInMemory,
 from ._check import Uniques, check_foreign_keys, check_not_null, delete_row
 from ._eval import after, matcher, sorter
 from ._store import Row, Transaction
+from ._values import check_conditions, check_row, check_value
 
 if TYPE_CHECKING:
     from ._memory import MemorySession
@@ -100,6 +101,7 @@ class MemoryTableOps(Generic[T]):
 
     async def add(self, entity: T) -> T:
         values = self._table.values(entity)
+        check_row(self._table, values)
         async with self._session.statement(write=True) as txn:
             row = self._fill(txn, values)
             self._insert(txn, Uniques(txn, self._table), row)
@@ -107,6 +109,7 @@ class MemoryTableOps(Generic[T]):
         return self._make(row)
 
     async def get(self, key: Any) -> T:
+        check_value(self._table, self._table.key, key)
         async with self._session.statement(write=False) as txn:
             row = txn.get(self._name, key)
         if row is None:
@@ -116,6 +119,8 @@ class MemoryTableOps(Generic[T]):
     async def get_many(self, keys: Sequence[Any]) -> list[T]:
         if not keys:
             return []
+        for key in keys:
+            check_value(self._table, self._table.key, key)
         async with self._session.statement(write=False) as txn:
             found = {k: txn.get(self._name, k) for k in keys}
         missing = [k for k in keys if found[k] is None]
@@ -135,6 +140,7 @@ class MemoryTableOps(Generic[T]):
             )
             raise InvalidQuery(msg)
         values = list(table.values(entity))
+        check_row(table, values)
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
@@ -157,6 +163,7 @@ class MemoryTableOps(Generic[T]):
         return self._make(new)
 
     async def delete(self, key: Any) -> None:
+        check_value(self._table, self._table.key, key)
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
@@ -166,6 +173,7 @@ class MemoryTableOps(Generic[T]):
     async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
         table = self._table
         values = table.values(entity)
+        check_row(table, values)
         positions = _upsert_positions(table, values, on)
         chosen = _update_fields(table, positions, on, update)
         async with self._session.statement(write=True) as txn:
@@ -227,6 +235,7 @@ class MemoryTableOps(Generic[T]):
         limit: int | None,
         offset: int | None,
     ) -> list[T]:
+        check_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             rows = sorter(self._table, orders)(self._select(txn, conditions))
         start = offset or 0
@@ -234,6 +243,7 @@ class MemoryTableOps(Generic[T]):
         return [self._make(r) for r in rows[start:end]]
 
     async def count(self, conditions: Sequence[Condition]) -> int:
+        check_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             return len(self._select(txn, conditions))
 
@@ -241,6 +251,7 @@ class MemoryTableOps(Generic[T]):
         return await self.count(conditions) > 0
 
     async def delete_where(self, conditions: Sequence[Condition]) -> int:
+        check_conditions(self._table, conditions)
         async with self._session.statement(write=True) as txn:
             rows = self._select(txn, conditions)
             at = self._table.key_position
@@ -251,6 +262,9 @@ class MemoryTableOps(Generic[T]):
 
     async def update_where(self, values: dict[str, Any], conditions: Sequence[Condition]) -> int:
         table = self._table
+        for field, value in values.items():
+            check_value(table, field, value)
+        check_conditions(table, conditions)
         sets = [(table.field_names.index(f), v) for f, v in values.items()]
         if table.version is not None and table.version not in values:
             bump = table.field_names.index(table.version)
@@ -280,6 +294,7 @@ class MemoryTableOps(Generic[T]):
         after_values: tuple[Any, ...] | None,
         limit: int,
     ) -> tuple[list[T], bool]:
+        check_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             rows = self._select(txn, conditions)
         if after_values is not None:
@@ -303,6 +318,7 @@ class MemoryTableOps(Generic[T]):
                 values: list[Any] = [None] * len(table.columns)
                 for i, v in zip(positions, given, strict=True):
                     values[i] = v
+                check_row(table, values)
                 row = self._fill(txn, values)
                 self._insert(txn, uniques, row)
                 stored.append(row)
@@ -335,6 +351,7 @@ class MemoryTableOps(Generic[T]):
                 values: list[Any] = [None] * len(table.columns)
                 for i, v in zip(positions, given, strict=True):
                     values[i] = v
+                check_row(table, values)
                 proposed = self._fill(txn, values)
                 row, new = self._upsert_one(txn, uniques, proposed, on, chosen, affected=affected)
                 stored.append(row)
@@ -362,6 +379,7 @@ class MemoryTableOps(Generic[T]):
         return open_cursor(lambda: self._rows(conditions, orders))
 
     async def _rows(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> list[T]:
+        check_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             rows = sorter(self._table, orders)(self._select(txn, conditions))
         return [self._make(r) for r in rows]

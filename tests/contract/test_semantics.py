@@ -13,12 +13,14 @@ from typing import Any
 import pytest
 
 from repo import (
+    DataError,
     ForeignKeyViolation,
     NotNullViolation,
     UniqueViolation,
     UpsertResult,
     gt,
     ilike,
+    in_,
     like,
     ne,
     not_in,
@@ -176,3 +178,31 @@ async def test_created_at_is_the_transaction_start(db: AnyDatabase) -> None:
     assert a.created_at is not None
     assert a.created_at == b.created_at
     assert a.created_at.tzinfo is not None
+
+
+async def test_values_of_the_wrong_type_are_a_data_error(db: AnyDatabase) -> None:
+    """A value the column's type cannot take is a DataError; the unit stays usable."""
+    async with CatalogUnitOfWork(db) as uow:
+        acme = await uow.brands.add(Brand("acme"))
+        with pytest.raises(DataError):
+            await uow.brands.add(Brand(123))  # type: ignore[arg-type]
+        with pytest.raises(DataError):
+            await uow.brands.find(brand_id=gt("x"))
+        with pytest.raises(DataError):
+            await uow.brands.get("x")
+        with pytest.raises(DataError):
+            await uow.brands.count(brand_id=in_(["1"]))
+        with pytest.raises(DataError):
+            await uow.brands.update_where({"brand_name": 5}, brand_id=acme.brand_id)
+        product = await uow.products.add(Product("anvil", acme.brand_id or 0, price=2))  # type: ignore[arg-type]
+        assert await uow.brands.get(True) == acme
+    assert product.product_name == "anvil"
+    assert await db.repository(BrandRepository).count() == 1
+
+
+async def test_a_pattern_ending_in_its_escape_matches_nothing(db: AnyDatabase) -> None:
+    """LIKE 'a\\' (the escape character last) matches no row, not even 'a\\'."""
+    brands = db.repository(BrandRepository)
+    await brands.add(Brand("a\\"))
+    assert await brands.find(brand_name=like("a\\")) == []
+    assert len(await brands.find(brand_name=like("a\\\\"))) == 1
