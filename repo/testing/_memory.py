@@ -143,8 +143,9 @@ class MemoryUnitSession(MemorySession):
         raise NotSupportedInMemory(msg)
 
     async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
-        begin_statement(isolation, readonly, deferrable)  # refuses an unknown isolation
-        self._txn = Transaction(self._db._open_store(), readonly=readonly)
+        statement = begin_statement(isolation, readonly, deferrable)  # refuses unknown levels
+        snapshot = "REPEATABLE READ" in statement or "SERIALIZABLE" in statement
+        self._txn = Transaction(self._db._open_store(), readonly=readonly, snapshot=snapshot)
 
     async def commit(self) -> None:
         txn = self._current()

@@ -43,6 +43,9 @@ class Store:
         self.sequences: dict[tuple[str, str], int] = {}
         # Rows written by a transaction still open: (table, key) -> its id.
         self.locks: dict[tuple[str, Any], int] = {}
+        # Commits so far, and the commit that last changed each row.
+        self.commits = 0
+        self.changed: dict[tuple[str, Any], int] = {}
 
     def register(self, table: Table[Any]) -> None:
         """Learn a mapping (its constraints), the first time a repository uses it."""
@@ -78,9 +81,14 @@ _CLIENT_SIDE = (NotFound, StaleEntity)
 class Transaction:
     """One transaction on a `Store`: its writes, undo log, savepoints and state."""
 
-    def __init__(self, store: Store, *, readonly: bool = False) -> None:
+    def __init__(self, store: Store, *, readonly: bool = False, snapshot: bool = False) -> None:
         self.store = store
         self.readonly = readonly
+        # REPEATABLE READ and SERIALIZABLE read one snapshot, taken at the
+        # first statement (as PostgreSQL does), instead of the latest commits.
+        self._repeatable = snapshot
+        self._snapshot: dict[str, dict[Any, Row]] | None = None
+        self._seen = 0
         self.id = next(_ids)
         self.state = TxState.ACTIVE
         self.now = dt.datetime.now(dt.UTC)
@@ -90,16 +98,21 @@ class Transaction:
 
     # -- reading ----------------------------------------------------------
 
+    def _base(self, table: str) -> dict[Any, Row]:
+        if self._snapshot is None:
+            return self.store.rows[table]
+        return self._snapshot.get(table, {})
+
     def get(self, table: str, key: Any) -> Row | None:
         mine = self.writes.get(table)
         if mine is not None and key in mine:
             return mine[key]
-        return self.store.rows[table].get(key)
+        return self._base(table).get(key)
 
     def rows(self, table: str) -> Iterator[tuple[Any, Row]]:
         """Every visible (key, row) of `table`: committed rows, then this one's new ones."""
         mine = self.writes.get(table, {})
-        for key, row in self.store.rows[table].items():
+        for key, row in self._base(table).items():
             if key in mine:
                 continue
             yield key, row
@@ -116,6 +129,16 @@ class Transaction:
             msg = (
                 f"{table} {key!r} was written by another unit of work that is still open: "
                 "PostgreSQL would wait for it, MemoryDatabase cannot; finish that unit first"
+            )
+            raise SerializationFailure(msg)
+        if (
+            self._snapshot is not None
+            and self.store.changed.get((table, key), 0) > self._seen
+            and key in self._base(table)
+        ):
+            msg = (
+                f"could not serialize access due to concurrent update of {table} {key!r}: "
+                "retry the unit of work"
             )
             raise SerializationFailure(msg)
         mine = self.writes.setdefault(table, {})
@@ -137,6 +160,9 @@ class Transaction:
     def statement(self, *, write: bool) -> Iterator[Transaction]:
         """One statement: all or nothing; a failure aborts the transaction."""
         self._require_active()
+        if self._repeatable and self._snapshot is None:
+            self._snapshot = {name: dict(rows) for name, rows in self.store.rows.items()}
+            self._seen = self.store.commits
         mark = len(self._undo)
         try:
             if write and self.readonly:
@@ -183,11 +209,13 @@ class Transaction:
 
         (PostgreSQL answers COMMIT in an aborted transaction with ROLLBACK.)
         """
-        if self.state is TxState.ACTIVE:
-            rows = self.store.rows
+        if self.state is TxState.ACTIVE and self.writes:
+            store = self.store
+            store.commits += 1
             for table, written in self.writes.items():
-                committed = rows[table]
+                committed = store.rows[table]
                 for key, row in written.items():
+                    store.changed[(table, key)] = store.commits
                     if row is None:
                         committed.pop(key, None)
                     else:

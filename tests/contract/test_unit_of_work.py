@@ -11,6 +11,7 @@ from repo import (
     InvalidState,
     NotFound,
     ReadOnlyViolation,
+    SerializationFailure,
     TransactionAborted,
     UniqueViolation,
     UnitState,
@@ -227,3 +228,19 @@ async def test_a_rolled_back_insert_still_uses_its_key(db: AnyDatabase) -> None:
         assert (await uow.brands.add(Brand("lost"))).brand_id == 1
         await uow.rollback()
     assert (await db.repository(BrandRepository).add(Brand("next"))).brand_id == 2
+
+
+async def test_repeatable_read_reads_one_snapshot(db: AnyDatabase) -> None:
+    """REPEATABLE READ: a unit reads as of its first statement, and cannot update a row
+    changed since (SerializationFailure: retry the unit)."""
+    brands = db.repository(BrandRepository)
+    acme = await brands.add(Brand("acme"))
+    async with CatalogUnitOfWork(db, isolation="repeatable_read") as uow:
+        assert await uow.brands.count() == 1
+        await brands.add(Brand("later"))
+        await brands.update(Brand("acme 2", acme.brand_id))
+        assert [acme] == await uow.brands.find()
+        with pytest.raises(SerializationFailure):
+            await uow.brands.update(Brand("acme 3", acme.brand_id))
+        await uow.rollback()
+    assert await names(db) == ["acme 2", "later"]
