@@ -48,6 +48,7 @@ class MemoryTableOps(Generic[T]):
         )
 
     def _default(self, i: int) -> str:
+        """How column `i` is generated: "identity", "now", or else why it cannot be."""
         spec = self._table.columns[i]
         default = (spec.server_default or "").strip().lower()
         if default in _NOW:
