@@ -27,8 +27,17 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_s
 from repo import Database, RepoError, Savepoint, gt, like, ne
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork, Product, ProductRepository
 from repo.testing import MemoryDatabase
-from tests.conftest import CATALOG_TABLES, _admin
+from tests.conftest import CATALOG_TABLES
 
+RESET = "; ".join(
+    [
+        *(f"DELETE FROM {table}" for table in CATALOG_TABLES),
+        *(
+            f"SELECT setval(pg_get_serial_sequence('{table}', '{table}_id'), 1, false)"
+            for table in ("brand", "product")
+        ),
+    ]
+)
 NAMES = st.sampled_from(["acme", "bolt", "crane", "dyna"])
 KEYS = st.integers(min_value=1, max_value=6)
 
@@ -69,13 +78,17 @@ class SideBySide(RuleBasedStateMachine):
 
     loop: ClassVar[asyncio.AbstractEventLoop]
     pg: ClassVar[Database]
-    dsn: ClassVar[str]
 
     def __init__(self) -> None:
         super().__init__()
-        tables = ", ".join(CATALOG_TABLES)
-        self.run(_admin(self.dsn, f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+        self.run(self._empty())
         self.sides = [Side(MemoryDatabase()), Side(self.pg)]
+
+    async def _empty(self) -> None:
+        # DELETE and setval are much cheaper than TRUNCATE on a few rows,
+        # and this runs before each of the 200 examples.
+        async with self.pg.acquire() as conn:
+            await conn.execute(RESET)
 
     def run(self, coro: Awaitable[Any]) -> Any:
         return self.loop.run_until_complete(coro)
@@ -228,7 +241,6 @@ def machine(migrated_dsn: str) -> Iterator[type[SideBySide]]:
     loop = asyncio.new_event_loop()
     try:
         SideBySide.loop = loop
-        SideBySide.dsn = migrated_dsn
         SideBySide.pg = loop.run_until_complete(
             Database.connect(migrated_dsn, min_size=1, max_size=3, acquire_timeout=5).open()
         )
