@@ -59,6 +59,10 @@ async def test_rollbacks_and_savepoints_inside_keep_working(
         await uow.commit()
     assert [b.brand_name for b in await brands.find(order_by="brand_name")] == ["acme", "bolt"]
     assert [b.brand_name async for b in brands.stream(order_by="brand_name")] == ["acme", "bolt"]
+    with pytest.raises(UniqueViolation):
+        await brands.add_many([Brand("eagle"), Brand("acme")])
+    assert await brands.add_many([Brand("eagle"), Brand("fern")]) == 2
+    assert await brands.count() == 4
 
 
 async def test_units_must_end_in_reverse_order(rollback_db: RollbackDatabase) -> None:
