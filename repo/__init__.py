@@ -36,6 +36,7 @@ from .errors import (
     SchemaMismatch,
     SerializationFailure,
     StaleEntity,
+    TransactionAborted,
     UniqueViolation,
 )
 
@@ -76,6 +77,7 @@ __all__ = [
     "StaleEntity",
     "Stream",
     "Table",
+    "TransactionAborted",
     "UniqueViolation",
     "UnitOfWork",
     "UnitState",

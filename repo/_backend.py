@@ -17,11 +17,13 @@ if TYPE_CHECKING:
     from ._bulk import UpsertResult
     from ._mapping import Table
     from ._query import Condition, Order
+    from ._repository import Repository
     from ._stream import Cursor, Stream
 
 __all__ = ["Session", "SqlRunner", "TableOps", "UnitSession"]
 
 T = TypeVar("T")
+R = TypeVar("R", bound="Repository[Any]")
 
 
 class TableOps(Protocol[T]):
@@ -108,6 +110,10 @@ class SqlRunner(Protocol):
 
 class Session(Protocol):
     """Where a repository's calls run: the pool, or one unit of work's connection."""
+
+    def repository(self, cls: type[R]) -> R:
+        """An instance of `cls` bound to this session (a backend may substitute a subclass)."""
+        ...
 
     def ops(self, table: Table[T]) -> TableOps[T]: ...
 

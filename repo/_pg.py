@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ._database import Database
     from ._pgops import PgTableOps
+    from ._repository import Repository
     from ._stream import PgCursor, Stream
 
 __all__ = [
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+R = TypeVar("R", bound="Repository[Any]")
 
 Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]"
 
@@ -203,6 +205,9 @@ class PgRunner:
 
     def sql(self, method: str) -> PgRunner:
         return self
+
+    def repository(self, cls: type[R]) -> R:
+        return cls(self)
 
 
 class PoolSession(PgRunner):

@@ -191,9 +191,15 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
                 f"use {name}=None or ne(None)"
             )
             raise InvalidQuery(msg)
-        if operator in (Operator.LIKE, Operator.ILIKE) and not isinstance(value, str):
-            msg = f"{operator.name.lower()} filter on {name!r} needs a str pattern, got {value!r}"
-            raise InvalidQuery(msg)
+        if operator in (Operator.LIKE, Operator.ILIKE):
+            if not isinstance(value, str):
+                msg = (
+                    f"{operator.name.lower()} filter on {name!r} needs a str pattern, got {value!r}"
+                )
+                raise InvalidQuery(msg)
+            if table.field(name).python_type is not str:
+                msg = f"{operator.name.lower()} filter on {name!r}: only text fields match patterns"
+                raise InvalidQuery(msg)
         conditions.append(Condition(name, operator, value))
     return tuple(conditions)
 

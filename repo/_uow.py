@@ -64,7 +64,7 @@ class UnitOfWork:
         self._session = db._unit_session()
         self._session.describe_state = self._describe
         for name, cls in type(self)._repositories().items():
-            setattr(self, name, cls(self._session))
+            setattr(self, name, self._session.repository(cls))
 
     @classmethod
     def _repositories(cls) -> dict[str, type[Repository[Any]]]:

@@ -14,6 +14,7 @@ RepoError
 ├── QueryCanceled                          57014: statement_timeout or a cancel request
 ├── LockNotAvailable                       55P03: lock_timeout
 ├── ReadOnlyViolation                      25006: a write in a read-only unit of work
+├── TransactionAborted                     25P02: an earlier statement failed; roll back
 ├── DataError (ValueError)                 22xxx, 21000: a value the column cannot hold
 ├── ConnectionLost (ConnectionError)       the server or the network went away
 ├── PoolTimeout (TimeoutError)             no pooled connection within acquire_timeout
@@ -58,6 +59,7 @@ __all__ = [
     "SchemaMismatch",
     "SerializationFailure",
     "StaleEntity",
+    "TransactionAborted",
     "UniqueViolation",
     "translate",
 ]
@@ -160,6 +162,16 @@ class ReadOnlyViolation(RepoError):
     sqlstate = "25006"
 
 
+class TransactionAborted(RepoError):
+    """A statement failed earlier in this transaction (25P02): nothing runs until it is undone.
+
+    Catch the first error inside ``async with uow.savepoint():`` to keep the
+    unit usable, or let the unit roll back and start a new one.
+    """
+
+    sqlstate = "25P02"
+
+
 class DataError(RepoError, ValueError):
     """A value the column cannot hold: out of range, bad encoding, bad format (22xxx)."""
 
@@ -231,6 +243,7 @@ _SIMPLE: Mapping[str, type[RepoError]] = {
     "57014": QueryCanceled,
     "55P03": LockNotAvailable,
     "25006": ReadOnlyViolation,
+    "25P02": TransactionAborted,
 }
 
 # SQLSTATE classes and codes that mean the session is gone.

@@ -22,6 +22,8 @@ from repo import Database
 from repo._dsn import resolve_dsn, with_database
 from repo._migrate import upgrade
 
+pytest_plugins = ["repo.testing.pytest_plugin"]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 CATALOG_TABLES = ("sku", "product", "product_color", "product_size", "brand")
@@ -63,6 +65,12 @@ def migrated_dsn(server_dsn: str) -> Iterator[str]:
         yield dsn
     finally:
         drop_database(server_dsn, dsn)
+
+
+@pytest.fixture(scope="session")
+def rollback_dsn(migrated_dsn: str) -> str:
+    """`rollback_db` (from repo.testing's plugin) runs on the migrated scratch database."""
+    return migrated_dsn
 
 
 @pytest.fixture

@@ -1,11 +1,14 @@
 """The reference domain: the products catalog of asyncpg's example database.
 
 ``brand``, ``product`` (→ brand), ``product_color``, ``product_size`` and
-``sku`` (→ product, size, colour), with brand names unique.
+``sku`` (→ product, size, colour), with brand names unique; and the service
+functions, written against `CatalogUnitOfWork`, which run unchanged on
+`repo.testing.MemoryDatabase`.
 """
 
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView
 from ._generate import CatalogCounts, load_catalog, plan_catalog
+from ._memory import MemorySkuRepository
 from ._repositories import (
     SKU_VIEW_SQL,
     BrandRepository,
@@ -14,6 +17,15 @@ from ._repositories import (
     ProductRepository,
     SizeRepository,
     SkuRepository,
+)
+from ._services import (
+    PriceImport,
+    add_product,
+    create_brand,
+    discontinue_product,
+    import_price_list,
+    product_sheet,
+    rename_brand,
 )
 from ._tables import BRANDS, COLORS, PRODUCTS, SIZES, SKUS, TABLES
 
@@ -30,6 +42,8 @@ __all__ = [
     "CatalogCounts",
     "CatalogUnitOfWork",
     "ColorRepository",
+    "MemorySkuRepository",
+    "PriceImport",
     "Product",
     "ProductColor",
     "ProductRepository",
@@ -38,6 +52,12 @@ __all__ = [
     "Sku",
     "SkuRepository",
     "SkuView",
+    "add_product",
+    "create_brand",
+    "discontinue_product",
+    "import_price_list",
     "load_catalog",
     "plan_catalog",
+    "product_sheet",
+    "rename_brand",
 ]

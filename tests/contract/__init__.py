@@ -1,0 +1,1 @@
+"""One suite, parametrized over both backends: what MemoryDatabase shares with PostgreSQL."""

@@ -10,21 +10,11 @@ import pytest
 from repo import (
     Database,
     DataError,
-    InvalidQuery,
-    UniqueViolation,
-    UpsertResult,
-    gt,
-    in_,
-    lt,
 )
 from repo.catalog import (
     Brand,
     BrandRepository,
     CatalogUnitOfWork,
-    Product,
-    ProductRepository,
-    Sku,
-    SkuRepository,
     load_catalog,
 )
 
@@ -39,17 +29,6 @@ async def test_copy_100k_rows_then_count(db: Database, conn: asyncpg.Connection)
     brands = db.repository(BrandRepository)
     assert await brands.add_many(Brand(f"b{i}") for i in range(100_000)) == 100_000
     assert await count_brands(conn) == 100_000
-
-
-async def test_add_many_from_an_async_iterable(db: Database) -> None:
-    """An async iterable is streamed into COPY."""
-
-    async def produce() -> AsyncIterator[Brand]:
-        for i in range(2500):
-            yield Brand(f"async {i}")
-
-    assert await db.repository(BrandRepository).add_many(produce()) == 2500
-    assert await db.repository(BrandRepository).count() == 2500
 
 
 async def test_async_iterable_failing_midway_stores_nothing(
@@ -74,17 +53,6 @@ async def test_async_iterable_failing_midway_stores_nothing(
     assert db.pool.get_idle_size() == db.pool.get_size()
 
 
-async def test_copy_failing_on_a_constraint_leaves_nothing(
-    db: Database, conn: asyncpg.Connection
-) -> None:
-    """A duplicate deep in the load: UniqueViolation naming the constraint, nothing stored."""
-    rows = [Brand(f"b{i}") for i in range(20_000)] + [Brand("b7")]
-    with pytest.raises(UniqueViolation) as got:
-        await db.repository(BrandRepository).add_many(iter(rows))
-    assert got.value.constraint == "uq_brand_brand_name"
-    assert await count_brands(conn) == 0
-
-
 async def test_copy_failing_on_a_bad_value_names_the_row(
     db: Database, conn: asyncpg.Connection
 ) -> None:
@@ -94,130 +62,6 @@ async def test_copy_failing_on_a_bad_value_names_the_row(
         await db.repository(BrandRepository).add_many(rows)
     assert "1235" in str(got.value)
     assert await count_brands(conn) == 0
-
-
-async def test_bad_entities_are_refused_before_any_sql(db: Database) -> None:
-    """In a list, a wrong class or a preset generated key is refused before the COPY."""
-    async with CatalogUnitOfWork(db) as uow:
-        with pytest.raises(InvalidQuery, match="#1"):
-            await uow.brands.add_many([Brand("a"), Product("p", 1)])  # type: ignore[list-item]
-        with pytest.raises(InvalidQuery, match="brand_id"):
-            await uow.brands.add_many([Brand("a"), Brand("b", 5)])
-        # Nothing was sent, so the unit's transaction is intact.
-        assert await uow.brands.add_many([Brand("c")]) == 1
-    assert [b.brand_name for b in await db.repository(BrandRepository).find()] == ["c"]
-
-
-async def test_add_many_returning_gives_keys_in_order(db: Database) -> None:
-    """returning=True gives back the stored entities, keys filled, in input order."""
-    brands = db.repository(BrandRepository)
-    await brands.add(Brand("first"))
-    stored = await brands.add_many([Brand(f"n{i}") for i in range(5)], returning=True)
-    assert stored == [Brand(f"n{i}", i + 2) for i in range(5)]
-
-
-async def test_upsert_inserts_then_updates(db: Database) -> None:
-    """upsert on the key inserts a new row, then updates it in place."""
-    brand = await db.repository(BrandRepository).add(Brand("acme"))
-    products = db.repository(ProductRepository)
-    inserted = await products.upsert(Product("anvil", brand.brand_id or 0, 77))
-    assert inserted.product_id == 77
-    updated = await products.upsert(Product("heavy anvil", brand.brand_id or 0, 77))
-    assert updated.product_name == "heavy anvil"
-    assert await products.count() == 1
-
-
-async def test_upsert_on_a_unique_constraint(db: Database) -> None:
-    """upsert on a declared unique set; with nothing to update it returns the existing row."""
-    brands = db.repository(BrandRepository)
-    first = await brands.upsert(Brand("acme"), on="brand_name")
-    again = await brands.upsert(Brand("acme"), on=("brand_name",))
-    assert first == again
-    assert await brands.count() == 1
-
-
-async def test_upsert_refuses_a_target_without_a_unique_constraint(db: Database) -> None:
-    """on= must be the key or a declared unique set; update= must name inserted fields."""
-    products = db.repository(ProductRepository)
-    with pytest.raises(InvalidQuery, match="unique"):
-        await products.upsert(Product("x", 1, 1), on="product_name")
-    with pytest.raises(InvalidQuery, match="no field"):
-        await products.upsert(Product("x", 1, 1), on="colour")
-    with pytest.raises(InvalidQuery, match="no field"):
-        await products.upsert(Product("x", 1, 1), update=["colour"])
-
-
-async def test_upsert_many_counts_inserts_and_updates(db: Database) -> None:
-    """upsert_many reports how many rows it inserted and updated."""
-    brand = await db.repository(BrandRepository).add(Brand("acme"))
-    products = db.repository(ProductRepository)
-    b = brand.brand_id or 0
-    first = await products.upsert_many(Product(f"p{i}", b, i) for i in range(1, 11))
-    assert first == UpsertResult(inserted=10, updated=0)
-    second = await products.upsert_many(Product(f"q{i}", b, i) for i in range(6, 16))
-    assert second == UpsertResult(inserted=5, updated=5)
-    assert second.total == 10
-    names = {p.product_id: p.product_name for p in await products.find()}
-    assert names == {**{i: f"p{i}" for i in range(1, 6)}, **{i: f"q{i}" for i in range(6, 16)}}
-    stored = await products.upsert_many(
-        [Product("r1", b, 1), Product("r99", b, 99)], returning=True
-    )
-    assert [(p.product_id, p.product_name) for p in stored] == [(1, "r1"), (99, "r99")]
-
-
-async def test_upsert_many_on_a_composite_unique_key(db: Database) -> None:
-    """Skus upserted on (product, size, colour): existing ones updated, new ones inserted."""
-    async with CatalogUnitOfWork(db) as uow:
-        counts = await load_catalog(uow, brands=1, products=2, skus=8)
-    skus = db.repository(SkuRepository)
-    existing = await skus.find(order_by="sku_id")
-    fresh = [Sku(1, 1, c) for c in range(1, counts.colors + 1)] + [existing[0]]
-    with pytest.raises(InvalidQuery, match="sku_id"):
-        await skus.upsert_many(fresh, on=("product_id", "product_size_id", "product_color_id"))
-    result = await skus.upsert_many(
-        [Sku(1, s, c) for s in range(1, counts.sizes + 1) for c in range(1, counts.colors + 1)],
-        on=("product_id", "product_size_id", "product_color_id"),
-    )
-    assert result.total == counts.sizes * counts.colors
-    assert result.updated == 4
-
-
-async def test_upsert_many_with_a_repeated_target_is_refused(db: Database) -> None:
-    """Two entities with the same conflict target in one call fail clearly, storing nothing."""
-    brands = db.repository(BrandRepository)
-    with pytest.raises(DataError, match="second time"):
-        await brands.upsert_many([Brand("a"), Brand("a")], on="brand_name")
-    assert await brands.count() == 0
-
-
-async def test_delete_where_and_update_where(db: Database) -> None:
-    """Set-based writes return their row counts and use the same filters as find()."""
-    brands = db.repository(BrandRepository)
-    await brands.add_many(Brand(f"b{i}") for i in range(10))
-    assert await brands.update_where({"brand_name": "renamed"}, brand_id=9) == 1
-    assert await brands.delete_where(brand_id=lt(4)) == 3
-    assert await brands.delete_where(brand_id=in_([])) == 0
-    assert await brands.count() == 7
-    assert (await brands.get(9)).brand_name == "renamed"
-    with pytest.raises(UniqueViolation):
-        await brands.update_where({"brand_name": "same"}, brand_id=gt(5))
-
-
-async def test_set_based_writes_refuse_bad_input(db: Database) -> None:
-    """No filters, unknown fields, or the key in set= are refused before any SQL."""
-    brands = db.repository(BrandRepository)
-    with pytest.raises(InvalidQuery, match="at least one filter"):
-        await brands.delete_where()
-    with pytest.raises(InvalidQuery, match="at least one filter"):
-        await brands.update_where({"brand_name": "x"})
-    with pytest.raises(InvalidQuery, match="no field"):
-        await brands.delete_where(colour="red")
-    with pytest.raises(InvalidQuery, match="no field"):
-        await brands.update_where({"colour": "red"}, brand_id=1)
-    with pytest.raises(InvalidQuery, match="key"):
-        await brands.update_where({"brand_id": 5}, brand_id=1)
-    with pytest.raises(InvalidQuery, match="mapping"):
-        await brands.update_where({}, brand_id=1)
 
 
 async def test_load_catalog_makes_a_consistent_catalog(db: Database) -> None:

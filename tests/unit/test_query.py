@@ -104,3 +104,13 @@ def test_insert_statement_leaves_out_generated_nones() -> None:
         'INSERT INTO "brand" ("brand_name") VALUES ($1) RETURNING "brand_name", "brand_id"'
     )
     assert positions == (0,)
+
+
+def test_patterns_only_on_text_fields() -> None:
+    """like/ilike on a field that is not text is refused (PostgreSQL has no such operator)."""
+    from repo import InvalidQuery, like
+    from repo._query import parse_filters
+    from repo.catalog import BRANDS
+
+    with pytest.raises(InvalidQuery, match="only text fields"):
+        parse_filters(BRANDS, {"brand_id": like("1%")})

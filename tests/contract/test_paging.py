@@ -1,14 +1,16 @@
-"""Keyset pages on a real PostgreSQL."""
+"""Keyset pages: the same pages and tokens in memory and on PostgreSQL."""
 
 from __future__ import annotations
 
 import pytest
 
-from repo import Database, InvalidQuery, Page, gt
+from repo import InvalidQuery, Page, gt
 from repo.catalog import Brand, BrandRepository
 
+from .conftest import AnyDatabase
 
-async def test_pages_cover_every_row_once_while_rows_are_inserted(db: Database) -> None:
+
+async def test_pages_cover_every_row_once_while_rows_are_inserted(db: AnyDatabase) -> None:
     """Walking pages while others insert: every original row exactly once, none repeated."""
     brands = db.repository(BrandRepository)
     await brands.add_many(Brand(f"brand {i:04}") for i in range(1000))
@@ -29,7 +31,7 @@ async def test_pages_cover_every_row_once_while_rows_are_inserted(db: Database) 
     assert set(seen) == set(range(1, len(seen) + 1))
 
 
-async def test_page_with_order_and_filters(db: Database) -> None:
+async def test_page_with_order_and_filters(db: AnyDatabase) -> None:
     """A page may order by a unique, non-null field (key as tie-breaker) and filter."""
     brands = db.repository(BrandRepository)
     await brands.add_many(Brand(f"b{i:02}") for i in range(25))
@@ -43,7 +45,7 @@ async def test_page_with_order_and_filters(db: Database) -> None:
     assert not second.has_more
 
 
-async def test_empty_and_exact_pages(db: Database) -> None:
+async def test_empty_and_exact_pages(db: AnyDatabase) -> None:
     """No rows: one empty last page; exactly `limit` rows: no next page."""
     brands = db.repository(BrandRepository)
     assert await brands.page(limit=5) == Page([], None)
@@ -53,7 +55,7 @@ async def test_empty_and_exact_pages(db: Database) -> None:
     assert page.next is None
 
 
-async def test_tampered_or_foreign_tokens_are_refused(db: Database) -> None:
+async def test_tampered_or_foreign_tokens_are_refused(db: AnyDatabase) -> None:
     """A token altered, truncated, or made for another ordering raises InvalidQuery."""
     brands = db.repository(BrandRepository)
     await brands.add_many(Brand(f"b{i}") for i in range(10))
@@ -68,7 +70,7 @@ async def test_tampered_or_foreign_tokens_are_refused(db: Database) -> None:
     assert len(await brands.page(after=token, limit=3)) == 3
 
 
-async def test_bad_page_arguments(db: Database) -> None:
+async def test_bad_page_arguments(db: AnyDatabase) -> None:
     """limit must be positive; order keys known, one direction, not nullable."""
     brands = db.repository(BrandRepository)
     for limit in (0, -1, "5", None):

@@ -1,0 +1,395 @@
+"""The generic repository operations on one table, run on the in-memory store."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from repo._bulk import UpsertResult, records
+from repo._mapping import Table
+from repo._pgops import _update_fields, _upsert_positions
+from repo._query import Condition, Order
+from repo._stream import Stream
+from repo.errors import DataError, InvalidQuery, NotFound, NotSupportedInMemory, StaleEntity
+
+from ._check import Uniques, check_foreign_keys, check_not_null, delete_row
+from ._eval import after, matcher, sorter
+from ._store import Row, Transaction
+from ._values import check_conditions, check_row, check_value
+
+if TYPE_CHECKING:
+    from ._memory import MemorySession
+
+__all__ = ["MemoryTableOps"]
+
+T = TypeVar("T")
+
+_MUTABLE = (dict, list, set, bytearray)
+_NOW = frozenset({"now()", "current_timestamp", "transaction_timestamp()"})
+
+
+def _frozen(row: Row) -> Row:
+    """`row` with no object shared with the caller (entities are values, never aliases)."""
+    return copy.deepcopy(row) if any(isinstance(v, _MUTABLE) for v in row) else row
+
+
+class MemoryTableOps(Generic[T]):
+    """What `PgTableOps` does in SQL, done on the rows of a `Transaction`."""
+
+    def __init__(self, session: MemorySession, table: Table[T]) -> None:
+        self._session = session
+        self._table = table
+        self._name = table.name
+        self._columns = [c.column for c in table.columns]
+        self._fill_at = tuple(
+            (i, self._default(i)) for i, c in enumerate(table.columns) if c.generated
+        )
+
+    def _default(self, i: int) -> str:
+        """How column `i` is generated: "identity", "now", or else why it cannot be."""
+        spec = self._table.columns[i]
+        default = (spec.server_default or "").strip().lower()
+        if default in _NOW:
+            return "now"
+        if not default and spec.python_type is int:
+            return "identity"
+        return (
+            f"MemoryDatabase cannot generate {self._name}.{spec.field} "
+            f"(server default {spec.server_default!r}): give it a value in tests"
+        )
+
+    def _make(self, row: Row) -> T:
+        return self._table.from_record(_frozen(row))
+
+    def _fill(self, txn: Transaction, values: Sequence[Any]) -> Row:
+        """The row to insert: generated columns left as None get their default."""
+        row = list(values)
+        for i, how in self._fill_at:
+            if row[i] is not None:
+                continue
+            if how == "identity":
+                row[i] = txn.store.next_value(self._name, self._columns[i])
+            elif how == "now":
+                row[i] = txn.now
+            else:
+                raise NotSupportedInMemory(how)
+        return _frozen(tuple(row))
+
+    def _insert(self, txn: Transaction, uniques: Uniques, row: Row) -> None:
+        check_not_null(self._table, row)
+        key = row[self._table.key_position]
+        uniques.write(key, None, row)
+        txn.put(self._name, key, row)
+
+    def _replace(self, txn: Transaction, uniques: Uniques, old: Row, new: Row) -> None:
+        check_not_null(self._table, new)
+        key = old[self._table.key_position]
+        uniques.write(key, old, new)
+        txn.put(self._name, key, new)
+
+    def _select(self, txn: Transaction, conditions: Sequence[Condition]) -> list[Row]:
+        match = matcher(self._table, conditions)
+        return [row for _, row in txn.rows(self._name) if match(row)]
+
+    def _not_found(self, key: Any) -> NotFound:
+        t = self._table
+        msg = f"no {t.name} with {t.key}={key!r}"
+        return NotFound(msg, table=t.name, key=key)
+
+    # -- one row ----------------------------------------------------------
+
+    async def add(self, entity: T) -> T:
+        values = self._table.values(entity)
+        check_row(self._table, values)
+        async with self._session.statement(write=True) as txn:
+            row = self._fill(txn, values)
+            self._insert(txn, Uniques(txn, self._table), row)
+            check_foreign_keys(txn, self._table, row)
+        return self._make(row)
+
+    async def get(self, key: Any) -> T:
+        check_value(self._table, self._table.key, key)
+        async with self._session.statement(write=False) as txn:
+            row = txn.get(self._name, key)
+        if row is None:
+            raise self._not_found(key)
+        return self._make(row)
+
+    async def get_many(self, keys: Sequence[Any]) -> list[T]:
+        if not keys:
+            return []
+        for key in keys:
+            check_value(self._table, self._table.key, key)
+        async with self._session.statement(write=False) as txn:
+            found = {k: txn.get(self._name, k) for k in keys}
+        missing = [k for k in keys if found[k] is None]
+        if missing:
+            t = self._table
+            msg = f"no {t.name} with {t.key} in {missing!r}"
+            raise NotFound(msg, table=t.name, key=missing)
+        return [self._make(found[k] or ()) for k in keys]
+
+    async def update(self, entity: T) -> T:
+        table = self._table
+        key = table.key_of(entity)
+        if key is None:
+            msg = (
+                f"update needs the key: {table.entity.__name__}.{table.key} is None "
+                "(add the entity first, or use the one add() returned)"
+            )
+            raise InvalidQuery(msg)
+        values = list(table.values(entity))
+        check_row(table, values)
+        async with self._session.statement(write=True) as txn:
+            old = txn.get(self._name, key)
+            if old is None:
+                raise self._not_found(key)
+            if table.version is not None:
+                at = table.field_names.index(table.version)
+                if old[at] != values[at]:
+                    msg = (
+                        f"{table.name} {table.key}={key!r} was changed by someone else "
+                        f"(it is no longer at {table.version}={values[at]!r}): reload it and retry"
+                    )
+                    raise StaleEntity(msg)
+                values[at] = old[at] + 1
+            for _, i in table.generated_positions:
+                if values[i] is None:
+                    values[i] = old[i]
+            new = _frozen(tuple(values))
+            self._replace(txn, Uniques(txn, table), old, new)
+            check_foreign_keys(txn, table, new)
+        return self._make(new)
+
+    async def delete(self, key: Any) -> None:
+        check_value(self._table, self._table.key, key)
+        async with self._session.statement(write=True) as txn:
+            old = txn.get(self._name, key)
+            if old is None:
+                raise self._not_found(key)
+            delete_row(txn, self._table, key, old)
+
+    async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
+        table = self._table
+        values = table.values(entity)
+        check_row(table, values)
+        positions = _upsert_positions(table, values, on)
+        chosen = _update_fields(table, positions, on, update)
+        async with self._session.statement(write=True) as txn:
+            uniques = Uniques(txn, table)
+            row, _ = self._upsert_one(txn, uniques, self._fill(txn, values), on, chosen)
+            check_foreign_keys(txn, table, row)
+        return self._make(row)
+
+    def _upsert_one(
+        self,
+        txn: Transaction,
+        uniques: Uniques,
+        proposed: Row,
+        on: tuple[str, ...],
+        chosen: tuple[str, ...],
+        *,
+        affected: set[Any] | None = None,
+    ) -> tuple[Row, bool]:
+        """INSERT `proposed` ... ON CONFLICT (`on`) DO UPDATE SET `chosen`: (row, inserted)."""
+        table = self._table
+        check_not_null(table, proposed)
+        wanted = {table.field_names.index(f) for f in on}
+        positions = next(p for p in uniques.constraints if set(p) == wanted)
+        holder = uniques.holder(positions, tuple(proposed[i] for i in positions))
+        if holder is None:
+            self._insert(txn, uniques, proposed)
+            key = proposed[table.key_position]
+        else:
+            key = holder
+            if affected is not None and key in affected:
+                msg = (
+                    "ON CONFLICT DO UPDATE command cannot affect row a second time "
+                    f"(hint: two {table.name} rows in one upsert_many share {on!r})"
+                )
+                err = DataError(msg)
+                err.sqlstate = "21000"
+                raise err
+            old = txn.get(self._name, key) or ()
+            new = list(old)
+            for f in chosen:
+                i = table.field_names.index(f)
+                if f != table.version:
+                    new[i] = proposed[i]
+            if table.version is not None:
+                at = table.field_names.index(table.version)
+                new[at] = old[at] + 1
+            self._replace(txn, uniques, old, tuple(new))
+            proposed = tuple(new)
+        if affected is not None:
+            affected.add(key)
+        return proposed, holder is None
+
+    # -- many rows --------------------------------------------------------
+
+    async def find(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        limit: int | None,
+        offset: int | None,
+    ) -> list[T]:
+        check_conditions(self._table, conditions)
+        async with self._session.statement(write=False) as txn:
+            rows = sorter(self._table, orders)(self._select(txn, conditions))
+        start = offset or 0
+        end = None if limit is None else start + limit
+        return [self._make(r) for r in rows[start:end]]
+
+    async def count(self, conditions: Sequence[Condition]) -> int:
+        check_conditions(self._table, conditions)
+        async with self._session.statement(write=False) as txn:
+            return len(self._select(txn, conditions))
+
+    async def exists(self, conditions: Sequence[Condition]) -> bool:
+        return await self.count(conditions) > 0
+
+    async def delete_where(self, conditions: Sequence[Condition]) -> int:
+        check_conditions(self._table, conditions)
+        async with self._session.statement(write=True) as txn:
+            rows = self._select(txn, conditions)
+            at = self._table.key_position
+            for row in rows:
+                if txn.get(self._name, row[at]) is not None:
+                    delete_row(txn, self._table, row[at], row)
+        return len(rows)
+
+    async def update_where(self, values: dict[str, Any], conditions: Sequence[Condition]) -> int:
+        table = self._table
+        for field, value in values.items():
+            check_value(table, field, value)
+        check_conditions(table, conditions)
+        sets = [(table.field_names.index(f), v) for f, v in values.items()]
+        if table.version is not None and table.version not in values:
+            bump = table.field_names.index(table.version)
+        else:
+            bump = -1
+        async with self._session.statement(write=True) as txn:
+            rows = self._select(txn, conditions)
+            uniques = Uniques(txn, table)
+            written = []
+            for old in rows:
+                new = list(old)
+                for i, v in sets:
+                    new[i] = v
+                if bump >= 0:
+                    new[bump] = old[bump] + 1
+                row = _frozen(tuple(new))
+                self._replace(txn, uniques, old, row)
+                written.append(row)
+            for row in written:
+                check_foreign_keys(txn, table, row)
+        return len(rows)
+
+    async def page(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        after_values: tuple[Any, ...] | None,
+        limit: int,
+    ) -> tuple[list[T], bool]:
+        check_conditions(self._table, conditions)
+        async with self._session.statement(write=False) as txn:
+            rows = self._select(txn, conditions)
+        if after_values is not None:
+            beyond = after(self._table, orders, after_values)
+            rows = [r for r in rows if beyond(r)]
+        rows = sorter(self._table, orders)(rows)[: limit + 1]
+        return [self._make(r) for r in rows[:limit]], len(rows) > limit
+
+    # -- bulk -------------------------------------------------------------
+
+    async def add_many(
+        self, entities: Iterable[T] | AsyncIterable[T], returning: bool
+    ) -> int | list[T]:
+        table = self._table
+        positions = tuple(i for i, c in enumerate(table.columns) if not c.generated)
+        rows = records(table, entities, positions, ())
+        stored: list[Row] = []
+        async with self._session.statement(write=True) as txn:
+            uniques = Uniques(txn, table)
+            async for given in _each(rows):
+                values: list[Any] = [None] * len(table.columns)
+                for i, v in zip(positions, given, strict=True):
+                    values[i] = v
+                check_row(table, values)
+                row = self._fill(txn, values)
+                self._insert(txn, uniques, row)
+                stored.append(row)
+            for row in stored:
+                check_foreign_keys(txn, table, row)
+        if returning:
+            return [self._make(r) for r in stored]
+        return len(stored)
+
+    async def upsert_many(
+        self,
+        entities: Iterable[T] | AsyncIterable[T],
+        on: tuple[str, ...],
+        update: tuple[str, ...] | None,
+        returning: bool,
+    ) -> UpsertResult | list[T]:
+        table = self._table
+        positions = tuple(
+            i for i, c in enumerate(table.columns) if not c.generated or c.field in on
+        )
+        chosen = _update_fields(table, positions, on, update)
+        required = tuple(table.field_names.index(f) for f in on)
+        rows = records(table, entities, positions, required)
+        stored: list[Row] = []
+        inserted = 0
+        async with self._session.statement(write=True) as txn:
+            uniques = Uniques(txn, table)
+            affected: set[Any] = set()
+            async for given in _each(rows):
+                values: list[Any] = [None] * len(table.columns)
+                for i, v in zip(positions, given, strict=True):
+                    values[i] = v
+                check_row(table, values)
+                proposed = self._fill(txn, values)
+                row, new = self._upsert_one(txn, uniques, proposed, on, chosen, affected=affected)
+                stored.append(row)
+                inserted += new
+            for row in stored:
+                check_foreign_keys(txn, table, row)
+        if returning:
+            return [self._make(r) for r in stored]
+        return UpsertResult(inserted=inserted, updated=len(stored) - inserted)
+
+    # -- streams ----------------------------------------------------------
+
+    def stream(
+        self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
+    ) -> Stream[T]:
+        from ._memory import MemorySource
+
+        return Stream(MemorySource(lambda: self._rows(conditions, orders), prefetch))
+
+    def cursor(
+        self, conditions: Sequence[Condition], orders: Sequence[Order]
+    ) -> AbstractAsyncContextManager[Any]:
+        from ._memory import open_cursor
+
+        return open_cursor(lambda: self._rows(conditions, orders))
+
+    async def _rows(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> list[T]:
+        check_conditions(self._table, conditions)
+        async with self._session.statement(write=False) as txn:
+            rows = sorter(self._table, orders)(self._select(txn, conditions))
+        return [self._make(r) for r in rows]
+
+
+async def _each(rows: Iterator[Row] | AsyncIterator[Row]) -> AsyncIterator[Row]:
+    if isinstance(rows, AsyncIterator):
+        async for row in rows:
+            yield row
+    else:
+        for row in rows:
+            yield row

@@ -1,0 +1,202 @@
+"""`RollbackDatabase`: a real database whose every change is rolled back at the end.
+
+One connection holds an outer transaction for the whole test. A unit of work
+becomes a savepoint on it (BEGIN → SAVEPOINT, COMMIT → RELEASE, ROLLBACK →
+ROLLBACK TO), its own savepoints nest inside, and each call outside a unit
+runs in a savepoint of its own, so a failing call leaves the test's
+transaction usable, as autocommit would. Closing rolls everything back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any, TypeVar
+
+import asyncpg
+
+from repo._pg import Conn, Lent, PgRunner, Reading, call
+from repo._repository import Repository
+from repo.errors import InvalidState, NotSupportedInMemory, TransactionAborted
+
+__all__ = ["RollbackDatabase", "rollback_database"]
+
+R = TypeVar("R", bound=Repository[Any])
+
+
+class _Shared:
+    """The test's connection, the lock its callers take turns on, and the open units."""
+
+    def __init__(self, conn: Conn) -> None:
+        self.conn = conn
+        self.lock = asyncio.Lock()
+        self.units: list[str] = []
+        self.names = itertools.count(1)
+
+    async def execute(self, statement: str) -> None:
+        await call(self.conn, "execute", statement, ())
+
+
+class _CallSession(PgRunner):
+    """Calls outside a unit of work: each one in a savepoint, like autocommit."""
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+
+    async def _run(self, name: str, sql: str, args: Any) -> Any:
+        async with self.atomic() as conn:
+            return await call(conn, name, sql, args)
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Conn]:
+        shared = self._shared
+        async with shared.lock:
+            point = f"repo_call_{next(shared.names)}"
+            await shared.execute(f"SAVEPOINT {point}")
+            try:
+                yield shared.conn
+            except BaseException:
+                await asyncio.shield(shared.execute(f"ROLLBACK TO SAVEPOINT {point}"))
+                raise
+            await shared.execute(f"RELEASE SAVEPOINT {point}")
+
+    def reading(self) -> Reading:
+        return Reading(lambda: Lent(self._shared.conn, self._shared.lock))
+
+    def __repr__(self) -> str:
+        return "<calls in savepoints of the test's transaction>"
+
+
+class _UnitSession(PgRunner):
+    """A unit of work as a savepoint of the test's transaction."""
+
+    def __init__(self, shared: _Shared) -> None:
+        self._shared = shared
+        self._name: str | None = None
+        self.describe_state: Callable[[], str] = lambda: "the unit of work is not active"
+
+    @property
+    def connection(self) -> Conn:
+        if self._name is None:
+            raise InvalidState(self.describe_state())
+        return self._shared.conn
+
+    async def _run(self, name: str, sql: str, args: Any) -> Any:
+        async with self._shared.lock:
+            return await call(self.connection, name, sql, args)
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[Conn]:
+        async with self._shared.lock:
+            yield self.connection
+
+    def reading(self) -> Reading:
+        return Reading(lambda: Lent(self.connection, self._shared.lock))
+
+    async def _execute(self, statement: str) -> None:
+        async with self._shared.lock:
+            await self._shared.execute(statement)
+
+    async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
+        # Isolation, READ ONLY and DEFERRABLE belong to the test's transaction,
+        # which has begun already: a savepoint cannot change them.
+        shared = self._shared
+        name = f"repo_unit_{next(shared.names)}"
+        await self._execute(f"SAVEPOINT {name}")
+        shared.units.append(name)
+        self._name = name
+
+    def _top(self) -> str:
+        name = self._name
+        if name is None or not self._shared.units or self._shared.units[-1] != name:
+            msg = (
+                "units of work on a rollback database nest: end the one begun last first "
+                "(they are savepoints of one connection)"
+            )
+            raise InvalidState(msg)
+        return name
+
+    async def commit(self) -> None:
+        name = self._top()
+        try:
+            await self._execute(f"RELEASE SAVEPOINT {name}")
+        except TransactionAborted:
+            # COMMIT of an aborted transaction rolls it back; so does this.
+            await self.rollback()
+            return
+        self._end()
+
+    async def rollback(self) -> None:
+        name = self._top()
+        await self._execute(f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}")
+        self._end()
+
+    def _end(self) -> None:
+        self._shared.units.pop()
+        self._name = None
+
+    async def savepoint(self, name: str) -> None:
+        await self._execute(f"SAVEPOINT {self._top()}_{name}")
+
+    async def release_savepoint(self, name: str) -> None:
+        await self._execute(f"RELEASE SAVEPOINT {self._top()}_{name}")
+
+    async def rollback_to_savepoint(self, name: str) -> None:
+        point = f"{self._top()}_{name}"
+        await self._execute(f"ROLLBACK TO SAVEPOINT {point}; RELEASE SAVEPOINT {point}")
+
+    async def close(self) -> None:
+        if self._name is not None and self._name in self._shared.units:
+            await asyncio.shield(self.rollback())
+        self._name = None
+
+    def __repr__(self) -> str:
+        return "<unit of work as a savepoint of the test's transaction>"
+
+
+class RollbackDatabase:
+    """A `Database` stand-in on one connection inside a transaction that is never committed.
+
+    Make it with `rollback_database`. Units of work are savepoints, so they
+    must end in the reverse order they began (one at a time is the usual
+    case); their isolation and read-only options are those of the test's
+    transaction (READ COMMITTED, read-write).
+    """
+
+    def __init__(self, conn: Conn) -> None:
+        self._shared = _Shared(conn)
+
+    def repository(self, cls: type[R], *, connection: Any = None) -> R:
+        """A repository whose every call runs (in a savepoint) in the test's transaction."""
+        if connection is not None:
+            msg = "a RollbackDatabase has one connection: call repository(cls) without one"
+            raise NotSupportedInMemory(msg)
+        return _CallSession(self._shared).repository(cls)
+
+    def _unit_session(self) -> _UnitSession:
+        return _UnitSession(self._shared)
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[Conn]:
+        """The test's connection: statements on it are part of the test's transaction."""
+        async with self._shared.lock:
+            yield self._shared.conn
+
+    def __repr__(self) -> str:
+        return "<RollbackDatabase>"
+
+
+@asynccontextmanager
+async def rollback_database(dsn: str) -> AsyncIterator[RollbackDatabase]:
+    """``async with``: a `RollbackDatabase` on `dsn`; everything it did is rolled back at exit."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        await call(conn, "execute", "BEGIN", ())
+        yield RollbackDatabase(conn)
+    finally:
+        try:
+            await asyncio.shield(conn.execute("ROLLBACK"))
+        finally:
+            await asyncio.shield(conn.close())
