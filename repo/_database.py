@@ -6,7 +6,7 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
@@ -15,7 +15,8 @@ import asyncpg
 
 from ._bouncer import check_settings, no_reset, probe, split_dsn, switch_from_env
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
-from ._pg import ConnectionSession, PoolSession, TransactionSession
+from ._pg import ConnectionSession, PoolSession, TransactionSession, call
+from ._replicas import Replicas, RoutedSession
 from ._repository import Repository
 from ._revisions import check_revision, script_revisions
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
@@ -63,9 +64,23 @@ class Database:
         require_head: bool = False,
         migrations: str | os.PathLike[str] | None = None,
         pgbouncer: bool | None = None,
+        replicas: Sequence[str] = (),
+        max_replica_lag: float = 5.0,
+        replica_check_interval: float = 1.0,
     ) -> None:
         if dsn is not None:
             validate_dsn(dsn)
+        if isinstance(replicas, str):
+            msg = "replicas takes a list of DSNs, got one string: use replicas=[dsn]"
+            raise ConfigurationError(msg)
+        for replica in replicas:
+            validate_dsn(replica)
+        if not max_replica_lag >= 0 or not replica_check_interval > 0:
+            msg = (
+                "max_replica_lag must be >= 0 and replica_check_interval > 0 seconds, got "
+                f"{max_replica_lag!r} and {replica_check_interval!r}"
+            )
+            raise ConfigurationError(msg)
         if not 0 <= min_size <= max_size or max_size < 1:
             msg = f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
             raise ConfigurationError(msg)
@@ -95,6 +110,10 @@ class Database:
         self._migrations = migrations
         self._pgbouncer = pgbouncer
         self.pgbouncer = bool(pgbouncer)
+        self._replica_dsns = list(replicas)
+        self.max_replica_lag = float(max_replica_lag)
+        self._replica_check_interval = float(replica_check_interval)
+        self._replicas: Replicas | None = None
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Future[Self] | None = None
         self._closed = False
@@ -118,6 +137,9 @@ class Database:
         require_head: bool = False,
         migrations: str | os.PathLike[str] | None = None,
         pgbouncer: bool | None = None,
+        replicas: Sequence[str] = (),
+        max_replica_lag: float = 5.0,
+        replica_check_interval: float = 1.0,
     ) -> Self:
         """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
 
@@ -145,6 +167,13 @@ class Database:
           state). Also ``?pgbouncer=true`` in the DSN or ``REPO_PGBOUNCER=1``.
           Left unset, a server that is detectably such a pooler is refused
           at connect with `ConfigurationError`; ``False`` skips that probe.
+        - `replicas`: DSNs of streaming replicas. Read-only units of work and
+          pool-level reads (get, find, count, exists, page, stream) go to a
+          healthy one; writes and read-write units to the primary.
+        - `max_replica_lag`: seconds a replica may be behind before it is
+          skipped (reads then fall back to the primary); also how long a
+          pool-level repository reads from the primary after it wrote.
+        - `replica_check_interval`: seconds between replica health checks.
         """
         return cls(
             dsn,
@@ -162,6 +191,9 @@ class Database:
             require_head=require_head,
             migrations=migrations,
             pgbouncer=pgbouncer,
+            replicas=replicas,
+            max_replica_lag=max_replica_lag,
+            replica_check_interval=replica_check_interval,
         )
 
     # -- life -----------------------------------------------------------
@@ -228,6 +260,8 @@ class Database:
             msg = f"bad DSN {mask_dsn(dsn)}: {scrub(str(exc), dsn)}"
             raise ConfigurationError(msg) from None
         log.info("connected pool to %s (size %d..%d)", mask_dsn(dsn), self.min_size, self.max_size)
+        if self._replica_dsns:
+            await self._open_replicas(options)
         if self._require_head:
             try:
                 await self._check_head()
@@ -235,6 +269,26 @@ class Database:
                 await self.close()
                 raise
         return self
+
+    async def _open_replicas(self, options: dict[str, Any]) -> None:
+        # min_size 0: a replica that is down must not stop the Database opening.
+        replica_options = {**options, "min_size": 0}
+
+        async def make_pool(dsn: str) -> asyncpg.Pool:
+            pool: asyncpg.Pool = await asyncpg.create_pool(
+                split_dsn(dsn)[0], init=self._init, **replica_options
+            )
+            return pool
+
+        replicas = Replicas(
+            self.max_replica_lag, self._replica_check_interval, self.acquire_timeout
+        )
+        self._replicas = replicas
+        try:
+            await replicas.open(self._replica_dsns, make_pool, self.pool)
+        except BaseException:
+            await self.close()
+            raise
 
     def _connect_options(self) -> dict[str, Any]:
         keys = ("timeout", "server_settings", "command_timeout")
@@ -262,6 +316,9 @@ class Database:
     async def close(self) -> None:
         """Close every connection, waiting for those in use to come back."""
         self._closed = True
+        replicas, self._replicas = self._replicas, None
+        if replicas is not None:
+            await replicas.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -304,6 +361,8 @@ class Database:
 
     async def _give_back(self, conn: Any) -> None:
         """Return `conn` to the pool; one still inside a transaction is terminated."""
+        if self._replicas is not None and await self._replicas.give_back(conn):
+            return
         pool = self._pool
         if conn.is_closed() or pool is None:
             if pool is not None:
@@ -317,6 +376,20 @@ class Database:
             await pool.release(conn)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             conn.terminate()
+
+    async def _begin_read(self, statement: str) -> Any:
+        """A connection inside `statement` (a read-only BEGIN): a replica's, else the primary's."""
+        if self._replicas is not None:
+            conn = await self._replicas.begin(statement)
+            if conn is not None:
+                return conn
+        conn = await self._take()
+        try:
+            await call(conn, "execute", statement, ())
+        except BaseException:
+            await asyncio.shield(self._give_back(conn))
+            raise
+        return conn
 
     @asynccontextmanager
     async def acquire(self, *, _raw: bool = True) -> AsyncIterator[PooledConnection]:
@@ -348,6 +421,8 @@ class Database:
             raise InvalidState(msg)
         if connection is not None:
             return cls(ConnectionSession(connection, declare=self.pgbouncer))
+        if self._replica_dsns:
+            return cls(RoutedSession(self))
         return cls(PoolSession(self))
 
     def _unit_session(self) -> TransactionSession:

@@ -135,15 +135,19 @@ class Reading:
 class PoolReading(Reading):
     """A pooled connection in a read-only transaction, for as long as a cursor lives."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, replica: bool = False) -> None:
         self._db = db
         self._conn: Conn | None = None
         self._closed = False
+        self._replica = replica
 
     async def open(self) -> Lent:
         if self._closed:
             msg = "this cursor is closed"
             raise InvalidState(msg)
+        if self._replica:
+            self._conn = await self._db._begin_read("BEGIN READ ONLY")
+            return Lent(self._conn, None, declare=self._db.pgbouncer)
         conn = await self._db._take()
         self._conn = conn
         await call(conn, "execute", "BEGIN READ ONLY", ())
@@ -286,6 +290,9 @@ class TransactionSession(PgRunner):
 
     async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
         statement = begin_statement(isolation, readonly, deferrable)
+        if readonly:
+            self._conn = await self._db._begin_read(statement)
+            return
         self._conn = await self._db._take()
         try:
             await call(self._conn, "execute", statement, ())
