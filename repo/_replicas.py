@@ -108,7 +108,12 @@ class Replicas:
     async def _watch(self) -> None:
         while True:
             await asyncio.sleep(self.check_interval)
-            await self.check_all()
+            try:
+                await self.check_all()
+            except Exception:
+                # Keep watching: a check that failed in an unforeseen way must
+                # not freeze every replica in its last state.
+                log.exception("checking the replicas failed")
 
     async def check_all(self) -> None:
         """Check every replica's health now (the primary's WAL position sampled first)."""
