@@ -28,6 +28,7 @@ from typing import Any
 
 import asyncpg
 
+from ._dsn import mask_dsn
 from .errors import ConfigurationError
 
 __all__ = [
@@ -36,7 +37,9 @@ __all__ = [
     "check_settings",
     "declare_cursor",
     "no_reset",
+    "pool_options",
     "probe",
+    "refuse_transaction_pooling",
     "split_dsn",
     "switch_from_env",
 ]
@@ -107,6 +110,39 @@ def check_settings(settings: Mapping[str, str] | None) -> None:
 
 async def no_reset(conn: Any) -> None:
     """The pool's reset on release: nothing to send (there is no session to reset)."""
+
+
+def pool_options(
+    dsn: str, given: bool | None, options: Mapping[str, Any]
+) -> tuple[str, bool | None, dict[str, Any]]:
+    """`dsn` without its ``pgbouncer=``, the switch, and the pool options it implies.
+
+    The switch is `given`, else the DSN's parameter, else ``$REPO_PGBOUNCER``;
+    None when none of them says.
+    """
+    dsn, switch = split_dsn(dsn)
+    if given is not None:
+        switch = given
+    elif switch is None:
+        switch = switch_from_env()
+    if not switch:
+        return dsn, switch, dict(options)
+    check_settings(options.get("server_settings"))
+    return dsn, switch, {**options, "statement_cache_size": 0, "reset": no_reset}
+
+
+async def refuse_transaction_pooling(dsn: str, options: Mapping[str, Any]) -> None:
+    """`ConfigurationError` if `dsn` leads to a transaction pooler (see `probe`)."""
+    keys = ("timeout", "server_settings", "command_timeout")
+    if await probe(dsn, {k: options[k] for k in keys if k in options}):
+        msg = (
+            f"{mask_dsn(dsn)} is PgBouncer in transaction pooling mode (server "
+            "connections are shared between clients per transaction), where named "
+            "prepared statements and cursors collide: pass "
+            "Database.connect(..., pgbouncer=True), add ?pgbouncer=true to the DSN, "
+            "or set REPO_PGBOUNCER=1"
+        )
+        raise ConfigurationError(msg)
 
 
 async def probe(dsn: str, connect_options: Mapping[str, Any]) -> bool:

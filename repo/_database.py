@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 import asyncpg
 
-from ._bouncer import check_settings, no_reset, probe, split_dsn, switch_from_env
+from ._bouncer import pool_options, refuse_transaction_pooling
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._pg import ConnectionSession, PoolSession, TransactionSession, call
 from ._replicas import Replicas, RoutedSession
@@ -224,27 +224,12 @@ class Database:
                 self._dsn = resolve_dsn()
             else:
                 self._dsn = await asyncio.to_thread(resolve_dsn)
-        dsn, switch = split_dsn(self._dsn)
+        dsn, switch, options = pool_options(self._dsn, self._pgbouncer, self._options)
         self._dsn = dsn
-        if self._pgbouncer is not None:
-            switch = self._pgbouncer
-        elif switch is None:
-            switch = switch_from_env()
-        options = self._options
-        if switch:
-            check_settings(options["server_settings"])
-            options = {**options, "statement_cache_size": 0, "reset": no_reset}
         self.pgbouncer = bool(switch)
         try:
-            if switch is None and await probe(dsn, self._connect_options()):
-                msg = (
-                    f"{mask_dsn(dsn)} is PgBouncer in transaction pooling mode (server "
-                    "connections are shared between clients per transaction), where named "
-                    "prepared statements and cursors collide: pass "
-                    "Database.connect(..., pgbouncer=True), add ?pgbouncer=true to the DSN, "
-                    "or set REPO_PGBOUNCER=1"
-                )
-                raise ConfigurationError(msg)
+            if switch is None:
+                await refuse_transaction_pooling(dsn, self._options)
             self._pool = await asyncpg.create_pool(dsn, init=self._init, **options)
         except ConfigurationError:
             raise
@@ -271,28 +256,15 @@ class Database:
         return self
 
     async def _open_replicas(self, options: dict[str, Any]) -> None:
-        # min_size 0: a replica that is down must not stop the Database opening.
-        replica_options = {**options, "min_size": 0}
-
-        async def make_pool(dsn: str) -> asyncpg.Pool:
-            pool: asyncpg.Pool = await asyncpg.create_pool(
-                split_dsn(dsn)[0], init=self._init, **replica_options
-            )
-            return pool
-
         replicas = Replicas(
             self.max_replica_lag, self._replica_check_interval, self.acquire_timeout
         )
         self._replicas = replicas
         try:
-            await replicas.open(self._replica_dsns, make_pool, self.pool)
+            await replicas.open(self._replica_dsns, {**options, "init": self._init}, self.pool)
         except BaseException:
             await self.close()
             raise
-
-    def _connect_options(self) -> dict[str, Any]:
-        keys = ("timeout", "server_settings", "command_timeout")
-        return {k: self._options[k] for k in keys}
 
     async def _check_head(self) -> None:
         """`SchemaMismatch` unless the database is at the migrations' head."""

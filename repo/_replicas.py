@@ -18,11 +18,12 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
+from ._bouncer import split_dsn
 from ._dsn import mask_dsn
 from ._pg import DRIVER_ERRORS, PgRunner, PoolReading, PoolSession, call
 from .errors import ConnectionLost, PoolTimeout, SerializationFailure
@@ -79,14 +80,16 @@ class Replicas:
         self._primary: asyncpg.Pool | None = None
 
     async def open(
-        self,
-        dsns: Sequence[str],
-        make_pool: Callable[[str], Awaitable[asyncpg.Pool]],
-        primary: asyncpg.Pool,
+        self, dsns: Sequence[str], options: Mapping[str, Any], primary: asyncpg.Pool
     ) -> None:
+        """A pool per replica (`options` as the primary's), checked once, then watched."""
         self._primary = primary
+        # min_size 0: a replica that is down must not stop the Database opening.
+        replica_options = {**options, "min_size": 0}
         for dsn in dsns:
-            self.members.append(Replica(dsn, await make_pool(dsn)))
+            plain = split_dsn(dsn)[0]
+            pool: asyncpg.Pool = await asyncpg.create_pool(plain, **replica_options)
+            self.members.append(Replica(plain, pool))
         await self.check_all()
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
