@@ -6,15 +6,17 @@ import asyncio
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
 import asyncpg
 
+from ._bouncer import pool_options, refuse_transaction_pooling
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
-from ._pg import ConnectionSession, PoolSession, TransactionSession
+from ._pg import ConnectionSession, PoolSession, TransactionSession, call
+from ._replicas import Replicas, RoutedSession
 from ._repository import Repository
 from ._revisions import check_revision, script_revisions
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
@@ -61,9 +63,24 @@ class Database:
         json_codecs: bool,
         require_head: bool = False,
         migrations: str | os.PathLike[str] | None = None,
+        pgbouncer: bool | None = None,
+        replicas: Sequence[str] = (),
+        max_replica_lag: float = 5.0,
+        replica_check_interval: float = 1.0,
     ) -> None:
         if dsn is not None:
             validate_dsn(dsn)
+        if isinstance(replicas, str):
+            msg = "replicas takes a list of DSNs, got one string: use replicas=[dsn]"
+            raise ConfigurationError(msg)
+        for replica in replicas:
+            validate_dsn(replica)
+        if not max_replica_lag >= 0 or not replica_check_interval > 0:
+            msg = (
+                "max_replica_lag must be >= 0 and replica_check_interval > 0 seconds, got "
+                f"{max_replica_lag!r} and {replica_check_interval!r}"
+            )
+            raise ConfigurationError(msg)
         if not 0 <= min_size <= max_size or max_size < 1:
             msg = f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
             raise ConfigurationError(msg)
@@ -91,6 +108,12 @@ class Database:
         self._json_codecs = json_codecs
         self._require_head = require_head
         self._migrations = migrations
+        self._pgbouncer = pgbouncer
+        self.pgbouncer = bool(pgbouncer)
+        self._replica_dsns = list(replicas)
+        self.max_replica_lag = float(max_replica_lag)
+        self._replica_check_interval = float(replica_check_interval)
+        self._replicas: Replicas | None = None
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Future[Self] | None = None
         self._closed = False
@@ -113,6 +136,10 @@ class Database:
         json_codecs: bool = True,
         require_head: bool = False,
         migrations: str | os.PathLike[str] | None = None,
+        pgbouncer: bool | None = None,
+        replicas: Sequence[str] = (),
+        max_replica_lag: float = 5.0,
+        replica_check_interval: float = 1.0,
     ) -> Self:
         """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
 
@@ -135,6 +162,18 @@ class Database:
         - `migrations`: where `require_head` reads the head from: an
           ``alembic.ini``, its folder, or a folder of revision scripts
           (default: the ``alembic.ini`` found like the ``repo db`` commands do).
+        - `pgbouncer`: work through PgBouncer in transaction pooling mode
+          (no named prepared statements, DECLARE'd cursors, no session
+          state). Also ``?pgbouncer=true`` in the DSN or ``REPO_PGBOUNCER=1``.
+          Left unset, a server that is detectably such a pooler is refused
+          at connect with `ConfigurationError`; ``False`` skips that probe.
+        - `replicas`: DSNs of streaming replicas. Read-only units of work and
+          pool-level reads (get, find, count, exists, page, stream) go to a
+          healthy one; writes and read-write units to the primary.
+        - `max_replica_lag`: seconds a replica may be behind before it is
+          skipped (reads then fall back to the primary); also how long a
+          pool-level repository reads from the primary after it wrote.
+        - `replica_check_interval`: seconds between replica health checks.
         """
         return cls(
             dsn,
@@ -151,6 +190,10 @@ class Database:
             json_codecs=json_codecs,
             require_head=require_head,
             migrations=migrations,
+            pgbouncer=pgbouncer,
+            replicas=replicas,
+            max_replica_lag=max_replica_lag,
+            replica_check_interval=replica_check_interval,
         )
 
     # -- life -----------------------------------------------------------
@@ -181,9 +224,15 @@ class Database:
                 self._dsn = resolve_dsn()
             else:
                 self._dsn = await asyncio.to_thread(resolve_dsn)
-        dsn = self._dsn
+        dsn, switch, options = pool_options(self._dsn, self._pgbouncer, self._options)
+        self._dsn = dsn
+        self.pgbouncer = bool(switch)
         try:
-            self._pool = await asyncpg.create_pool(dsn, init=self._init, **self._options)
+            if switch is None:
+                await refuse_transaction_pooling(dsn, self._options)
+            self._pool = await asyncpg.create_pool(dsn, init=self._init, **options)
+        except ConfigurationError:
+            raise
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}", dsn)
             err = translate(exc)
@@ -196,6 +245,8 @@ class Database:
             msg = f"bad DSN {mask_dsn(dsn)}: {scrub(str(exc), dsn)}"
             raise ConfigurationError(msg) from None
         log.info("connected pool to %s (size %d..%d)", mask_dsn(dsn), self.min_size, self.max_size)
+        if self._replica_dsns:
+            await self._open_replicas(options)
         if self._require_head:
             try:
                 await self._check_head()
@@ -203,6 +254,17 @@ class Database:
                 await self.close()
                 raise
         return self
+
+    async def _open_replicas(self, options: dict[str, Any]) -> None:
+        replicas = Replicas(
+            self.max_replica_lag, self._replica_check_interval, self.acquire_timeout
+        )
+        self._replicas = replicas
+        try:
+            await replicas.open(self._replica_dsns, {**options, "init": self._init}, self.pool)
+        except BaseException:
+            await self.close()
+            raise
 
     async def _check_head(self) -> None:
         """`SchemaMismatch` unless the database is at the migrations' head."""
@@ -226,6 +288,9 @@ class Database:
     async def close(self) -> None:
         """Close every connection, waiting for those in use to come back."""
         self._closed = True
+        replicas, self._replicas = self._replicas, None
+        if replicas is not None:
+            await replicas.close()
         pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
@@ -268,6 +333,8 @@ class Database:
 
     async def _give_back(self, conn: Any) -> None:
         """Return `conn` to the pool; one still inside a transaction is terminated."""
+        if self._replicas is not None and await self._replicas.give_back(conn):
+            return
         pool = self._pool
         if conn.is_closed() or pool is None:
             if pool is not None:
@@ -281,6 +348,20 @@ class Database:
             await pool.release(conn)
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
             conn.terminate()
+
+    async def _begin_read(self, statement: str) -> Any:
+        """A connection inside `statement` (a read-only BEGIN): a replica's, else the primary's."""
+        if self._replicas is not None:
+            conn = await self._replicas.begin(statement)
+            if conn is not None:
+                return conn
+        conn = await self._take()
+        try:
+            await call(conn, "execute", statement, ())
+        except BaseException:
+            await asyncio.shield(self._give_back(conn))
+            raise
+        return conn
 
     @asynccontextmanager
     async def acquire(self, *, _raw: bool = True) -> AsyncIterator[PooledConnection]:
@@ -311,7 +392,9 @@ class Database:
             msg = f"repository() takes a Repository subclass, got {cls!r}"
             raise InvalidState(msg)
         if connection is not None:
-            return cls(ConnectionSession(connection))
+            return cls(ConnectionSession(connection, declare=self.pgbouncer))
+        if self._replica_dsns:
+            return cls(RoutedSession(self))
         return cls(PoolSession(self))
 
     def _unit_session(self) -> TransactionSession:

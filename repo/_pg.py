@@ -84,14 +84,23 @@ async def call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
 class Lent:
     """A connection lent for several statements; `lock` guards it between them."""
 
-    __slots__ = ("conn", "lock")
+    __slots__ = ("conn", "declare", "lock")
 
-    def __init__(self, conn: Conn, lock: asyncio.Lock | None) -> None:
+    def __init__(self, conn: Conn, lock: asyncio.Lock | None, *, declare: bool = False) -> None:
         self.conn = conn
         self.lock = lock
+        self.declare = declare
 
     async def open_cursor(self, sql: str, args: Sequence[Any]) -> Any:
-        """An asyncpg cursor for `sql` (the portal lives until the transaction ends)."""
+        """A cursor for `sql` (the portal lives until the transaction ends).
+
+        asyncpg's own, or with `declare` (behind PgBouncer) a ``DECLARE``d
+        one, which needs no named prepared statement.
+        """
+        if self.declare:
+            from ._bouncer import declare_cursor
+
+            return await self.cursor_call(declare_cursor, self.conn, sql, args)
         return await self.cursor_call(self.conn.cursor, sql, *args)
 
     async def cursor_call(self, fn: Any, *args: Any) -> Any:
@@ -128,19 +137,23 @@ class Reading:
 class PoolReading(Reading):
     """A pooled connection in a read-only transaction, for as long as a cursor lives."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, replica: bool = False) -> None:
         self._db = db
         self._conn: Conn | None = None
         self._closed = False
+        self._replica = replica
 
     async def open(self) -> Lent:
         if self._closed:
             msg = "this cursor is closed"
             raise InvalidState(msg)
+        if self._replica:
+            self._conn = await self._db._begin_read("BEGIN READ ONLY")
+            return Lent(self._conn, None, declare=self._db.pgbouncer)
         conn = await self._db._take()
         self._conn = conn
         await call(conn, "execute", "BEGIN READ ONLY", ())
-        return Lent(conn, None)
+        return Lent(conn, None, declare=self._db.pgbouncer)
 
     async def close(self) -> None:
         if self._closed:
@@ -277,10 +290,14 @@ class TransactionSession(PgRunner):
             yield self.connection
 
     def reading(self) -> Reading:
-        return Reading(lambda: Lent(self.connection, self._lock))
+        declare = self._db.pgbouncer
+        return Reading(lambda: Lent(self.connection, self._lock, declare=declare))
 
     async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
         statement = begin_statement(isolation, readonly, deferrable)
+        if readonly:
+            self._conn = await self._db._begin_read(statement)
+            return
         self._conn = await self._db._take()
         try:
             await call(self._conn, "execute", statement, ())
@@ -317,9 +334,10 @@ class TransactionSession(PgRunner):
 class ConnectionSession(PgRunner):
     """A raw connection that the caller manages (its transactions included)."""
 
-    def __init__(self, conn: Conn) -> None:
+    def __init__(self, conn: Conn, *, declare: bool = False) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
+        self._declare = declare
 
     async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         async with self._lock:
@@ -347,7 +365,7 @@ class ConnectionSession(PgRunner):
                     "inside `async with conn.transaction():`, or from db.repository(...)"
                 )
                 raise InvalidState(msg)
-            return Lent(self._conn, self._lock)
+            return Lent(self._conn, self._lock, declare=self._declare)
 
         return Reading(lend)
 

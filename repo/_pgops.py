@@ -60,10 +60,12 @@ async def copy(
 class PgTableOps(Generic[T]):
     """The generic repository operations for one table, as SQL."""
 
-    __slots__ = ("_runner", "_st", "_table")
+    __slots__ = ("_reader", "_runner", "_st", "_table")
 
-    def __init__(self, runner: PgRunner, table: Table[T]) -> None:
+    def __init__(self, runner: PgRunner, table: Table[T], reader: PgRunner | None = None) -> None:
         self._runner = runner
+        # Reads may go elsewhere (a replica) than writes.
+        self._reader = reader or runner
         self._table = table
         self._st = statements(table)
 
@@ -86,7 +88,7 @@ class PgTableOps(Generic[T]):
         return table.from_record(row)
 
     async def get(self, key: Any) -> T:
-        row = await self._runner.fetchrow(self._st.get, (key,))
+        row = await self._reader.fetchrow(self._st.get, (key,))
         if row is None:
             raise self._not_found(key)
         return self._table.from_record(row)
@@ -94,7 +96,7 @@ class PgTableOps(Generic[T]):
     async def get_many(self, keys: Sequence[Any]) -> list[T]:
         if not keys:
             return []
-        rows = await self._runner.fetch(self._st.get_many, (list(keys),))
+        rows = await self._reader.fetch(self._st.get_many, (list(keys),))
         table = self._table
         at = table.key_position
         found = {row[at]: row for row in rows}
@@ -157,16 +159,16 @@ class PgTableOps(Generic[T]):
     ) -> list[T]:
         sql, args = self._st.select(conditions, orders, limit, offset)
         make = self._table.from_record
-        return [make(r) for r in await self._runner.fetch(sql, args)]
+        return [make(r) for r in await self._reader.fetch(sql, args)]
 
     async def count(self, conditions: Sequence[Condition]) -> int:
         sql, args = self._st.count(conditions)
-        result: int = await self._runner.fetchval(sql, args)
+        result: int = await self._reader.fetchval(sql, args)
         return result
 
     async def exists(self, conditions: Sequence[Condition]) -> bool:
         sql, args = self._st.exists(conditions)
-        result: bool = await self._runner.fetchval(sql, args)
+        result: bool = await self._reader.fetchval(sql, args)
         return result
 
     async def delete_where(self, conditions: Sequence[Condition]) -> int:
@@ -192,7 +194,7 @@ class PgTableOps(Generic[T]):
         if after is not None:
             args.extend(after)
         args.append(limit + 1)
-        rows = await self._runner.fetch(sql, args)
+        rows = await self._reader.fetch(sql, args)
         make = self._table.from_record
         return [make(r) for r in rows[:limit]], len(rows) > limit
 
@@ -261,12 +263,12 @@ class PgTableOps(Generic[T]):
         self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
     ) -> Stream[T]:
         sql, args = self._st.select(conditions, orders)
-        result: Stream[T] = stream_rows(self._runner, sql, args, self._table.from_record, prefetch)
+        result: Stream[T] = stream_rows(self._reader, sql, args, self._table.from_record, prefetch)
         return result
 
     def cursor(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> Any:
         sql, args = self._st.select(conditions, orders)
-        return open_cursor(self._runner, sql, args, self._table.from_record)
+        return open_cursor(self._reader, sql, args, self._table.from_record)
 
 
 def stream_rows(

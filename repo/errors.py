@@ -246,6 +246,13 @@ _SIMPLE: Mapping[str, type[RepoError]] = {
     "25P02": TransactionAborted,
 }
 
+_ADVICE: Mapping[str, str] = {
+    "25006": (
+        ": this unit of work is read-only (readonly=True, perhaps on a read replica); "
+        "write in a unit of work without readonly=True"
+    ),
+}
+
 # SQLSTATE classes and codes that mean the session is gone.
 _LOST_CLASSES = ("08",)
 _LOST_CODES = frozenset({"57P01", "57P02", "57P03", "57P05"})
@@ -306,7 +313,7 @@ def translate(
         text = _server_text(exc)
         err: RepoError
         if state in _SIMPLE:
-            err = _SIMPLE[state](f"{text}{where}")
+            err = _SIMPLE[state](f"{text}{where}{_ADVICE.get(state, '')}")
         elif state.startswith(_LOST_CLASSES) or state in _LOST_CODES:
             err = ConnectionLost(f"the connection to the server was lost: {text}{where}")
         elif state.startswith("22") or state == "21000":

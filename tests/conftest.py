@@ -29,6 +29,23 @@ ROOT = Path(__file__).resolve().parent.parent
 CATALOG_TABLES = ("sku", "product", "product_color", "product_size", "brand")
 
 
+def via_bouncer(dsn: str) -> str:
+    """`dsn` as the library under test reaches it.
+
+    That is `dsn` itself, or through the PgBouncer listening on
+    ``$REPO_TEST_PGBOUNCER_PORT`` when tests/integration/test_pgbouncer.py runs
+    a test module through one. Setup (databases, migrations) and the tests'
+    own raw connections always go straight to the server.
+    """
+    port = os.environ.get("REPO_TEST_PGBOUNCER_PORT")
+    if not port:
+        return dsn
+    parts = urllib.parse.urlsplit(dsn)
+    userinfo = parts.netloc.rpartition("@")[0]
+    netloc = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
 async def _admin(dsn: str, *statements: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -78,7 +95,7 @@ async def dsn(migrated_dsn: str) -> str:
     """The scratch database's DSN, its catalog tables emptied for this test."""
     tables = ", ".join(CATALOG_TABLES)
     await _admin(migrated_dsn, f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
-    return migrated_dsn
+    return via_bouncer(migrated_dsn)
 
 
 @pytest.fixture
@@ -89,9 +106,9 @@ async def db(dsn: str) -> AsyncIterator[Database]:
 
 
 @pytest.fixture
-async def conn(dsn: str) -> AsyncIterator[asyncpg.Connection]:
-    """A second, independent connection: to see what others see."""
-    connection = await asyncpg.connect(dsn)
+async def conn(dsn: str, migrated_dsn: str) -> AsyncIterator[asyncpg.Connection]:
+    """A second, independent connection (straight to the server): to see what others see."""
+    connection = await asyncpg.connect(migrated_dsn)
     try:
         yield connection
     finally:
@@ -125,7 +142,8 @@ def big_dsn(server_dsn: str) -> Iterator[str]:
 
 async def sessions_in_transaction(dsn: str) -> int:
     """Server sessions on `dsn`'s database sitting 'idle in transaction'."""
-    conn = await asyncpg.connect(dsn)
+    # No named statements: `dsn` may lead through PgBouncer.
+    conn = await asyncpg.connect(dsn, statement_cache_size=0)
     try:
         count: int = await conn.fetchval(
             "SELECT count(*) FROM pg_stat_activity "

@@ -13,7 +13,7 @@ import pytest
 
 from repo import Database
 from repo.testing import MemoryDatabase
-from tests.conftest import CATALOG_TABLES, _admin
+from tests.conftest import CATALOG_TABLES, _admin, via_bouncer
 
 AnyDatabase: TypeAlias = Database | MemoryDatabase
 
@@ -37,5 +37,7 @@ async def db(backend_dsn: str | None) -> AsyncIterator[AnyDatabase]:
             yield memory
         return
     await _admin(backend_dsn, f"TRUNCATE {', '.join(CATALOG_TABLES)} RESTART IDENTITY CASCADE")
-    async with Database.connect(backend_dsn, min_size=1, max_size=5, acquire_timeout=5) as database:
+    async with Database.connect(
+        via_bouncer(backend_dsn), min_size=1, max_size=5, acquire_timeout=5
+    ) as database:
         yield database

@@ -27,7 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, precondition, rule, run_s
 from repo import Database, RepoError, Savepoint, gt, like, ne
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork, Product, ProductRepository
 from repo.testing import MemoryDatabase
-from tests.conftest import CATALOG_TABLES
+from tests.conftest import CATALOG_TABLES, via_bouncer
 
 RESET = "; ".join(
     [
@@ -242,7 +242,9 @@ def machine(migrated_dsn: str) -> Iterator[type[SideBySide]]:
     try:
         SideBySide.loop = loop
         SideBySide.pg = loop.run_until_complete(
-            Database.connect(migrated_dsn, min_size=1, max_size=3, acquire_timeout=5).open()
+            Database.connect(
+                via_bouncer(migrated_dsn), min_size=1, max_size=3, acquire_timeout=5
+            ).open()
         )
         yield SideBySide
         loop.run_until_complete(SideBySide.pg.close())

@@ -19,13 +19,13 @@ from repo.catalog import (
     load_catalog,
 )
 from repo.catalog._repositories import SKU_VIEW_SQL
-from tests.conftest import BIG, pool_is_idle, sessions_in_transaction
+from tests.conftest import BIG, pool_is_idle, sessions_in_transaction, via_bouncer
 
 
 @pytest.fixture
 async def big(big_dsn: str) -> AsyncIterator[Database]:
     """A pool on the 200,000-brand database."""
-    async with Database.connect(big_dsn, min_size=1, max_size=3) as db:
+    async with Database.connect(via_bouncer(big_dsn), min_size=1, max_size=3) as db:
         yield db
 
 

@@ -1,0 +1,284 @@
+"""Read replicas: where a read runs, and whether a replica is fit to serve it.
+
+Read-only units of work and pool-level reads go to a healthy replica (round
+robin); everything else goes to the primary. A replica is healthy while it
+answers, is in recovery, and its replay is within `max_lag` seconds of the
+primary: caught up with the primary's WAL position as last sampled, else
+the age of the last transaction it replayed. Health is checked every
+`check_interval` seconds in the background; a replica that fails a read is
+marked down at once, and the read runs on the primary instead, with no
+error to the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+
+from ._bouncer import split_dsn
+from ._dsn import mask_dsn
+from ._pg import DRIVER_ERRORS, PgRunner, PoolReading, PoolSession, call
+from .errors import ConnectionLost, PoolTimeout, SerializationFailure
+
+if TYPE_CHECKING:
+    from ._database import Database
+    from ._mapping import Table
+    from ._pgops import PgTableOps
+
+__all__ = ["Replica", "Replicas", "RoutedSession"]
+
+log = logging.getLogger("repo")
+
+# A replica failing in these ways is skipped and the read re-run on the
+# primary: the server is gone or going, or (40001) a recovery conflict
+# cancelled the query.
+_FALLBACK = (ConnectionLost, PoolTimeout, SerializationFailure)
+
+_LAG_SQL = (
+    "SELECT pg_is_in_recovery(), "
+    "coalesce(pg_last_wal_replay_lsn() >= $1::text::pg_lsn, false), "
+    "extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp())::float8"
+)
+
+
+class Replica:
+    """One replica's pool and health."""
+
+    __slots__ = ("dsn", "healthy", "lag", "pool", "reason")
+
+    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+        self.dsn = dsn
+        self.pool = pool
+        self.healthy = False
+        self.lag: float | None = None
+        self.reason = "not checked yet"
+
+    def __repr__(self) -> str:
+        state = "healthy" if self.healthy else f"skipped: {self.reason}"
+        return f"<replica {mask_dsn(self.dsn)} {state}>"
+
+
+class Replicas:
+    """The replicas of one `Database`, their health, and connections taken from them."""
+
+    def __init__(self, max_lag: float, check_interval: float, acquire_timeout: float) -> None:
+        self.max_lag = max_lag
+        self.check_interval = check_interval
+        self.acquire_timeout = acquire_timeout
+        self.members: list[Replica] = []
+        self._turn = itertools.count()
+        self._lent: dict[int, Replica] = {}
+        self._watcher: asyncio.Task[None] | None = None
+        self._primary: asyncpg.Pool | None = None
+
+    async def open(
+        self, dsns: Sequence[str], options: Mapping[str, Any], primary: asyncpg.Pool
+    ) -> None:
+        """A pool per replica (`options` as the primary's), checked once, then watched."""
+        self._primary = primary
+        # min_size 0: a replica that is down must not stop the Database opening.
+        replica_options = {**options, "min_size": 0}
+        for dsn in dsns:
+            plain = split_dsn(dsn)[0]
+            pool: asyncpg.Pool = await asyncpg.create_pool(plain, **replica_options)
+            self.members.append(Replica(plain, pool))
+        await self.check_all()
+        self._watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def close(self) -> None:
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+        for replica in self.members:
+            try:
+                await asyncio.wait_for(replica.pool.close(), self.acquire_timeout)
+            except TimeoutError:
+                # A connection lost mid-read must not hold up closing.
+                replica.pool.terminate()
+
+    # -- health -----------------------------------------------------------
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.check_interval)
+            try:
+                await self.check_all()
+            except Exception:
+                # Keep watching: a check that failed in an unforeseen way must
+                # not freeze every replica in its last state.
+                log.exception("checking the replicas failed")
+
+    async def check_all(self) -> None:
+        """Check every replica's health now (the primary's WAL position sampled first)."""
+        primary = self._primary
+        if primary is None or not self.members:
+            return
+        try:
+            position = await asyncio.wait_for(
+                primary.fetchval("SELECT pg_current_wal_lsn()::text"), self.acquire_timeout
+            )
+        except (*DRIVER_ERRORS, asyncpg.PostgresError):
+            # The primary cannot say where it is: keep what we knew.
+            return
+        await asyncio.gather(*(self._check(r, position) for r in self.members))
+
+    async def _check(self, replica: Replica, position: str) -> None:
+        try:
+            row = await asyncio.wait_for(
+                replica.pool.fetchrow(_LAG_SQL, position), self.acquire_timeout
+            )
+        except DRIVER_ERRORS as exc:
+            self.mark_down(replica, f"unreachable ({type(exc).__name__}: {exc})")
+            return
+        if row is None or not row[0]:
+            self.mark_down(replica, "not in recovery: it is not a standby (promoted?)")
+            return
+        lag = 0.0 if row[1] else (math.inf if row[2] is None else max(float(row[2]), 0.0))
+        replica.lag = lag
+        if lag > self.max_lag:
+            self.mark_down(replica, f"lagging {lag:.1f}s behind, past max_replica_lag")
+            return
+        if not replica.healthy:
+            log.info("replica %s serves reads (lag %.1fs)", mask_dsn(replica.dsn), lag)
+        replica.healthy = True
+        replica.reason = ""
+
+    def mark_down(self, replica: Replica, reason: str) -> None:
+        """Skip `replica` for reads until a check finds it healthy again."""
+        if replica.healthy or replica.reason != reason:
+            log.warning("replica %s skipped: %s", mask_dsn(replica.dsn), reason)
+        replica.healthy = False
+        replica.reason = reason
+
+    def healthy(self) -> list[Replica]:
+        """The healthy replicas, starting with the one whose turn it is."""
+        members = [r for r in self.members if r.healthy]
+        if not members:
+            return []
+        start = next(self._turn) % len(members)
+        return members[start:] + members[:start]
+
+    # -- connections --------------------------------------------------------
+
+    async def begin(self, statement: str) -> Any:
+        """A replica's connection inside `statement` (a read-only BEGIN), or None."""
+        for replica in self.healthy():
+            try:
+                conn = await replica.pool.acquire(timeout=self.acquire_timeout)
+            except (*DRIVER_ERRORS, TimeoutError) as exc:
+                self.mark_down(replica, f"no connection ({type(exc).__name__}: {exc})")
+                continue
+            try:
+                await conn.execute(statement)
+            except DRIVER_ERRORS as exc:
+                await self._release(replica, conn, broken=True)
+                self.mark_down(replica, f"failed to begin ({type(exc).__name__}: {exc})")
+                continue
+            self._lent[id(conn)] = replica
+            return conn
+        return None
+
+    async def give_back(self, conn: Any) -> bool:
+        """Return `conn` to its replica's pool; False if it is not a replica's."""
+        replica = self._lent.pop(id(conn), None)
+        if replica is None:
+            return False
+        broken = conn.is_closed() or conn.is_in_transaction()
+        await self._release(replica, conn, broken=broken)
+        return True
+
+    async def _release(self, replica: Replica, conn: Any, *, broken: bool) -> None:
+        # A connection lost mid-query may already be detached from the pool:
+        # releasing it again is a no-op for asyncpg.
+        try:
+            if broken:
+                conn.terminate()
+            await replica.pool.release(conn)
+        except DRIVER_ERRORS:
+            with contextlib.suppress(*DRIVER_ERRORS):
+                conn.terminate()
+
+    async def run(self, name: str, sql: str, args: Sequence[Any]) -> tuple[bool, Any]:
+        """``(True, result)`` of a read on a healthy replica, or ``(False, None)``."""
+        for replica in self.healthy():
+            try:
+                conn = await replica.pool.acquire(timeout=self.acquire_timeout)
+            except (*DRIVER_ERRORS, TimeoutError) as exc:
+                self.mark_down(replica, f"no connection ({type(exc).__name__}: {exc})")
+                continue
+            try:
+                return True, await call(conn, name, sql, args)
+            except (*_FALLBACK, asyncpg.InterfaceError) as exc:
+                # InterfaceError: the connection was lost and already detached
+                # from its pool while the error was being translated.
+                self.mark_down(replica, f"a read failed ({type(exc).__name__}: {exc})")
+            finally:
+                # Shielded so that a cancelled read still returns its connection.
+                await asyncio.shield(self._release(replica, conn, broken=False))
+        return False, None
+
+
+class RoutedSession(PoolSession):
+    """A pool-level repository's session when there are replicas.
+
+    Reads go to a replica; everything else (writes, hand-written SQL) to the
+    primary. After a call on the primary, this repository's reads stay on
+    the primary for `max_replica_lag` seconds, so that it reads its writes.
+    """
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.wrote_at = -math.inf
+        self._reader = ReplicaReader(db, self)
+
+    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+        self.wrote_at = time.monotonic()
+        return await super()._run(name, sql, args)
+
+    def atomic(self) -> Any:
+        self.wrote_at = time.monotonic()
+        return super().atomic()
+
+    def ops(self, table: Table[Any]) -> PgTableOps[Any]:
+        from ._pgops import PgTableOps
+
+        return PgTableOps(self, table, reader=self._reader)
+
+    def reading(self) -> PoolReading:
+        return self._reader.reading()
+
+
+class ReplicaReader(PgRunner):
+    """The read side of a `RoutedSession`."""
+
+    def __init__(self, db: Database, owner: RoutedSession) -> None:
+        self._db = db
+        self._owner = owner
+
+    def _on_primary(self) -> bool:
+        return time.monotonic() - self._owner.wrote_at < self._db.max_replica_lag
+
+    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+        replicas = self._db._replicas
+        if replicas is not None and not self._on_primary():
+            done, result = await replicas.run(name, sql, args)
+            if done:
+                return result
+        async with self._db.acquire(_raw=False) as conn:
+            return await call(conn, name, sql, args)
+
+    def reading(self) -> PoolReading:
+        return PoolReading(self._db, replica=not self._on_primary())
+
+    def __repr__(self) -> str:
+        return f"<replicas of {self._db!r}>"
