@@ -256,14 +256,24 @@ class Database:
         try:
             conn = await pool.acquire(timeout=self.acquire_timeout)
         except TimeoutError:
-            msg = (
-                f"no connection free within {self.acquire_timeout:g}s "
-                f"(pool of {self.max_size}, all in use): raise max_size or acquire_timeout, "
-                "or hold connections for less time"
-            )
+            if pool.get_size() < self.max_size or pool.get_idle_size() > 0:
+                # Not all in use: the time went on opening a connection.
+                msg = (
+                    f"no connection to {self.dsn} within {self.acquire_timeout:g}s: "
+                    "the server is slow to accept connections, or unreachable"
+                )
+            else:
+                msg = (
+                    f"no connection free within {self.acquire_timeout:g}s "
+                    f"(pool of {self.max_size}, all in use): raise max_size or "
+                    "acquire_timeout, or hold connections for less time"
+                )
             raise PoolTimeout(msg) from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise translate(exc, closed=True) from exc
+            # Typically the server is down or restarting: fail fast. The pool
+            # opens a fresh connection on the next acquire, so it recovers by
+            # itself once the server is back.
+            raise translate(exc, closed=True, context=f"connecting to {self.dsn}") from exc
         return conn
 
     async def _give_back(self, conn: Any) -> None:

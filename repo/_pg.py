@@ -12,7 +12,7 @@ and for a server-side cursor (`reading`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
@@ -47,6 +47,8 @@ Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]"
 
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
 
+_TIMEOUTS = ("statement_timeout", "lock_timeout")
+
 _ISOLATION = {
     "read_committed": "READ COMMITTED",
     "repeatable_read": "REPEATABLE READ",
@@ -55,8 +57,29 @@ _ISOLATION = {
 }
 
 
-def begin_statement(isolation: str | None, readonly: bool, deferrable: bool) -> str:
-    """The BEGIN for a unit of work's options; `InvalidQuery` for an unknown isolation."""
+def _milliseconds(name: str, seconds: object) -> int:
+    """`seconds` as whole milliseconds for SET LOCAL; `InvalidQuery` unless a positive number."""
+    if (
+        isinstance(seconds, bool)
+        or not isinstance(seconds, int | float)
+        or not 0 < seconds < 2_000_000
+    ):
+        msg = f"{name} must be a positive number of seconds, got {seconds!r}"
+        raise InvalidQuery(msg)
+    return max(1, round(seconds * 1000))
+
+
+def begin_statement(
+    isolation: str | None,
+    readonly: bool,
+    deferrable: bool,
+    timeouts: Mapping[str, float | None] | None = None,
+) -> str:
+    """The BEGIN for a unit of work's options; `InvalidQuery` for an unknown isolation.
+
+    `timeouts` (``statement_timeout``, ``lock_timeout``, in seconds) follow
+    as ``SET LOCAL``s in the same round trip, so they end with the transaction.
+    """
     parts = ["BEGIN"]
     if isolation is not None:
         level = _ISOLATION.get(isolation.lower().replace(" ", "_"))
@@ -68,7 +91,14 @@ def begin_statement(isolation: str | None, readonly: bool, deferrable: bool) -> 
         parts.append("READ ONLY")
     if deferrable:
         parts.append("DEFERRABLE")
-    return " ".join(parts)
+    statement = " ".join(parts)
+    for name, seconds in (timeouts or {}).items():
+        if name not in _TIMEOUTS:
+            msg = f"unknown timeout {name!r}: use {' or '.join(_TIMEOUTS)}"
+            raise InvalidQuery(msg)
+        if seconds is not None:
+            statement += f"; SET LOCAL {name} = {_milliseconds(name, seconds)}"
+    return statement
 
 
 async def call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
@@ -218,13 +248,22 @@ class PoolSession(PgRunner):
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
         async with self._db.acquire(_raw=False) as conn:
-            await call(conn, "execute", "BEGIN", ())
+            committing = False
             try:
+                await call(conn, "execute", "BEGIN", ())
                 yield conn
+                committing = True
+                await call(conn, "execute", "COMMIT", ())
             except BaseException:
-                await asyncio.shield(_end(conn, "ROLLBACK"))
+                if committing:
+                    # A COMMIT that failed or was cancelled half-way: whether
+                    # it took effect is unknown, so the connection is not reused.
+                    conn.terminate()
+                else:
+                    # Shielded: a cancelled operation must still end its
+                    # transaction before the connection goes back to the pool.
+                    await asyncio.shield(_end(conn, "ROLLBACK"))
                 raise
-            await call(conn, "execute", "COMMIT", ())
 
     def reading(self) -> Reading:
         return PoolReading(self._db)
@@ -274,14 +313,30 @@ class TransactionSession(PgRunner):
     def reading(self) -> Reading:
         return Reading(lambda: Lent(self.connection, self._lock))
 
-    async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
-        statement = begin_statement(isolation, readonly, deferrable)
+    async def begin(
+        self,
+        isolation: str | None,
+        readonly: bool,
+        deferrable: bool,
+        *,
+        timeouts: Mapping[str, float | None] | None = None,
+    ) -> None:
+        statement = begin_statement(isolation, readonly, deferrable, timeouts)
         self._conn = await self._db._take()
         try:
             await call(self._conn, "execute", statement, ())
         except BaseException:
-            await self.close()
+            # Shielded: a BEGIN cancelled in flight may still have run on the
+            # server; the ROLLBACK (which waits for the cancelled command to
+            # finish) makes sure the connection leaves no transaction behind.
+            await asyncio.shield(self._abandon())
             raise
+
+    async def _abandon(self) -> None:
+        conn = self._conn
+        if conn is not None and not conn.is_closed():
+            await _end(conn, "ROLLBACK")
+        await self.close()
 
     async def commit(self) -> None:
         await self._run("execute", "COMMIT", ())
@@ -299,10 +354,16 @@ class TransactionSession(PgRunner):
         # Both in one round trip: undo the savepoint's work, then drop it.
         await self._run("execute", f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}", ())
 
-    async def close(self) -> None:
-        """Give the connection back; one still inside a transaction is terminated."""
+    async def close(self, *, discard: bool = False) -> None:
+        """Give the connection back; one still inside a transaction is terminated.
+
+        `discard` terminates it in any case: its state is unknown (a COMMIT
+        or ROLLBACK that failed or was cancelled half-way).
+        """
         conn, self._conn = self._conn, None
         if conn is not None:
+            if discard:
+                conn.terminate()
             await self._db._give_back(conn)
 
     def __repr__(self) -> str:
@@ -326,10 +387,12 @@ class ConnectionSession(PgRunner):
             if self._conn.is_in_transaction():
                 yield self._conn
                 return
-            await call(self._conn, "execute", "BEGIN", ())
             try:
+                await call(self._conn, "execute", "BEGIN", ())
                 yield self._conn
             except BaseException:
+                # Shielded: the caller's connection must not be left inside
+                # a transaction this operation opened.
                 await asyncio.shield(_end(self._conn, "ROLLBACK"))
                 raise
             await call(self._conn, "execute", "COMMIT", ())

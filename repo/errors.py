@@ -233,6 +233,19 @@ _SIMPLE: Mapping[str, type[RepoError]] = {
     "25006": ReadOnlyViolation,
 }
 
+_ADVICE: Mapping[str, str] = {
+    "40001": ": retry the whole unit of work (run_in_unit does)",
+    "40P01": ": retry the whole unit of work (run_in_unit does)",
+    "57014": (
+        ": the statement ran past the unit's statement_timeout (or was cancelled); "
+        "raise the timeout or make the query cheaper"
+    ),
+    "55P03": (
+        ": a lock was not granted within the unit's lock_timeout; "
+        "retry later, or raise lock_timeout"
+    ),
+}
+
 # SQLSTATE classes and codes that mean the session is gone.
 _LOST_CLASSES = ("08",)
 _LOST_CODES = frozenset({"57P01", "57P02", "57P03", "57P05"})
@@ -293,7 +306,7 @@ def translate(
         text = _server_text(exc)
         err: RepoError
         if state in _SIMPLE:
-            err = _SIMPLE[state](f"{text}{where}")
+            err = _SIMPLE[state](f"{text}{where}{_ADVICE.get(state, '')}")
         elif state.startswith(_LOST_CLASSES) or state in _LOST_CODES:
             err = ConnectionLost(f"the connection to the server was lost: {text}{where}")
         elif state.startswith("22") or state == "21000":
