@@ -276,16 +276,21 @@ class Database:
             raise translate(exc, closed=True, context=f"connecting to {self.dsn}") from exc
         return conn
 
-    async def _give_back(self, conn: Any) -> None:
-        """Return `conn` to the pool; one still inside a transaction is terminated."""
+    async def _give_back(self, conn: Any, *, discard: bool = False) -> None:
+        """Return `conn` to the pool; one closed, inside a transaction, or `discard`ed
+        (its state unknown) is terminated instead, and the pool opens a fresh one."""
         pool = self._pool
-        if conn.is_closed() or pool is None:
-            if pool is not None:
-                await pool.release(conn)
+        if pool is None:
             return
-        if conn.is_in_transaction():
-            # Its state is unknown (a failed or cancelled ROLLBACK): never hand
-            # it to the next user.
+        try:
+            unusable = discard or conn.is_closed() or conn.is_in_transaction()
+        except asyncpg.InterfaceError:
+            # A pooled connection terminated earlier went back to its pool
+            # then (asyncpg detaches it): nothing is left to do.
+            return
+        if unusable and not conn.is_closed():
+            # Its state is unknown (a COMMIT or ROLLBACK cut off half-way, a
+            # transaction left open): never hand it to the next user.
             conn.terminate()
         try:
             await pool.release(conn)

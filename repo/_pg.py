@@ -178,8 +178,10 @@ class PoolReading(Reading):
         if conn is not None:
             # A stream broken off, failed or cancelled must not leave its
             # connection inside a transaction, nor out of the pool.
-            await _end(conn, "ROLLBACK")
-            await self._db._give_back(conn)
+            try:
+                await _end(conn, "ROLLBACK")
+            finally:
+                await self._db._give_back(conn)
 
 
 class PgRunner:
@@ -247,23 +249,26 @@ class PoolSession(PgRunner):
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
-        async with self._db.acquire(_raw=False) as conn:
-            committing = False
-            try:
-                await call(conn, "execute", "BEGIN", ())
-                yield conn
-                committing = True
-                await call(conn, "execute", "COMMIT", ())
-            except BaseException:
-                if committing:
-                    # A COMMIT that failed or was cancelled half-way: whether
-                    # it took effect is unknown, so the connection is not reused.
-                    conn.terminate()
-                else:
-                    # Shielded: a cancelled operation must still end its
-                    # transaction before the connection goes back to the pool.
-                    await asyncio.shield(_end(conn, "ROLLBACK"))
-                raise
+        conn = await self._db._take()
+        committing = discard = False
+        try:
+            await call(conn, "execute", "BEGIN", ())
+            yield conn
+            committing = True
+            await call(conn, "execute", "COMMIT", ())
+        except BaseException:
+            if committing:
+                # A COMMIT that failed or was cancelled half-way: whether it
+                # took effect is unknown, so the connection is not reused.
+                discard = True
+            else:
+                # Shielded: a cancelled operation must still end its
+                # transaction before the connection goes back to the pool.
+                await asyncio.shield(_end(conn, "ROLLBACK"))
+            raise
+        finally:
+            # Shielded so that a cancelled task still returns its connection.
+            await asyncio.shield(self._db._give_back(conn, discard=discard))
 
     def reading(self) -> Reading:
         return PoolReading(self._db)
@@ -277,7 +282,8 @@ async def _end(conn: Conn, statement: str) -> None:
     try:
         await conn.execute(statement)
     except DRIVER_ERRORS:
-        conn.terminate()
+        if not conn.is_closed():
+            conn.terminate()
 
 
 class TransactionSession(PgRunner):
@@ -362,9 +368,7 @@ class TransactionSession(PgRunner):
         """
         conn, self._conn = self._conn, None
         if conn is not None:
-            if discard:
-                conn.terminate()
-            await self._db._give_back(conn)
+            await self._db._give_back(conn, discard=discard)
 
     def __repr__(self) -> str:
         return "<unit of work connection>"
