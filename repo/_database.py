@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 import asyncpg
 
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
-from ._pg import ConnectionSession, PoolSession, TransactionSession
+from ._pg import ConnectionSession, PoolSession, TransactionSession, gone
+from ._pg import discard as drop
 from ._repository import Repository
 from ._revisions import check_revision, script_revisions
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
@@ -282,20 +283,22 @@ class Database:
         pool = self._pool
         if pool is None:
             return
-        try:
-            unusable = discard or conn.is_closed() or conn.is_in_transaction()
-        except asyncpg.InterfaceError:
-            # A pooled connection terminated earlier went back to its pool
-            # then (asyncpg detaches it): nothing is left to do.
-            return
-        if unusable and not conn.is_closed():
+        if not gone(conn) and (discard or conn.is_in_transaction()):
             # Its state is unknown (a COMMIT or ROLLBACK cut off half-way, a
             # transaction left open): never hand it to the next user.
             conn.terminate()
         try:
+            # A connection already gone is a no-op here, or is cleaned up.
             await pool.release(conn)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            conn.terminate()
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+        ):
+            # The reset on release failed: asyncpg terminated it already,
+            # or this does; the pool opens a fresh one when needed.
+            drop(conn)
 
     @asynccontextmanager
     async def acquire(self, *, _raw: bool = True) -> AsyncIterator[PooledConnection]:

@@ -39,13 +39,21 @@ __all__ = [
     "TransactionSession",
     "begin_statement",
     "call",
+    "discard",
+    "gone",
 ]
 
 T = TypeVar("T")
 
 Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]"
 
-DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 _TIMEOUTS = ("statement_timeout", "lock_timeout")
 
@@ -101,12 +109,36 @@ def begin_statement(
     return statement
 
 
+def gone(conn: Any) -> bool:
+    """Whether `conn` is closed, or is a pooled connection asyncpg already took back.
+
+    When the server ends a session (a restart, ``pg_terminate_backend``, a
+    network cut), asyncpg closes the connection and detaches it from its pool
+    proxy, after which even ``is_closed()`` raises on the proxy.
+    """
+    try:
+        closed: bool = conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+    return closed
+
+
+def discard(conn: Any) -> None:
+    """Terminate `conn` unless it is already gone: its state is unknown."""
+    if not gone(conn):
+        conn.terminate()
+
+
 async def call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
     """``conn.<name>(sql, *args)`` with driver errors translated."""
     try:
         return await getattr(conn, name)(sql, *args)
     except DRIVER_ERRORS as exc:
-        raise translate(exc, closed=conn.is_closed()) from exc
+        if isinstance(exc, asyncpg.exceptions.InternalClientError):
+            # The driver lost track of the protocol (the server ended the
+            # session while the connection sat idle): it cannot be used again.
+            discard(conn)
+        raise translate(exc, closed=gone(conn)) from exc
 
 
 class Lent:
@@ -133,7 +165,7 @@ class Lent:
             if isinstance(exc, asyncpg.exceptions.NoActiveSQLTransactionError):
                 msg = "a server-side cursor needs a transaction: use a unit of work"
                 raise InvalidState(msg) from exc
-            raise translate(exc, closed=self.conn.is_closed()) from exc
+            raise translate(exc, closed=gone(self.conn)) from exc
 
 
 class Reading:
@@ -282,8 +314,7 @@ async def _end(conn: Conn, statement: str) -> None:
     try:
         await conn.execute(statement)
     except DRIVER_ERRORS:
-        if not conn.is_closed():
-            conn.terminate()
+        discard(conn)
 
 
 class TransactionSession(PgRunner):
@@ -340,7 +371,7 @@ class TransactionSession(PgRunner):
 
     async def _abandon(self) -> None:
         conn = self._conn
-        if conn is not None and not conn.is_closed():
+        if conn is not None and not gone(conn):
             await _end(conn, "ROLLBACK")
         await self.close()
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ._bulk import UpsertResult, numbered, records
 from ._mapping import Table
-from ._pg import Conn, call
+from ._pg import Conn, call, gone
 from ._query import Condition, Order
 from ._sql import statements
 from ._stream import PgCursor, PgSource, Stream
@@ -48,7 +48,7 @@ async def copy(
     except InvalidQuery:
         raise
     except Exception as exc:
-        err = translate(exc, closed=conn.is_closed(), context=f"COPY into {table.name}")
+        err = translate(exc, closed=gone(conn), context=f"COPY into {table.name}")
         if err is exc:
             raise
         raise err from exc

@@ -317,7 +317,10 @@ def translate(
         return err
     if isinstance(
         exc,
-        asyncpg.exceptions.ConnectionDoesNotExistError | ConnectionError | OSError,
+        asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.InternalClientError
+        | ConnectionError
+        | OSError,
     ) or (closed and isinstance(exc, asyncpg.InterfaceError | asyncio.TimeoutError)):
         return ConnectionLost(f"the connection to the server was lost: {exc}{where}")
     if isinstance(exc, asyncpg.exceptions.DataError):
