@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import urllib.parse
 from typing import Any
 
 import asyncpg
 import pytest
 
-from repo import ConnectionLost, Database, LockNotAvailable, QueryCanceled
+from repo import ConnectionLost, Database, LockNotAvailable, PoolTimeout, QueryCanceled
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
 from tests.conftest import sessions_in_transaction
 
@@ -178,3 +179,137 @@ async def test_lock_timeout_raises_lock_not_available(db: Database) -> None:
                 await uow.brands.update(Brand("blocked", acme.brand_id))
     assert (await brands.get(acme.brand_id)).brand_name == "held"
     assert db.pool.get_idle_size() == db.pool.get_size()
+
+
+class Outage:
+    """A TCP forwarder in front of the server that can cut the network, then mend it.
+
+    `cut()` aborts every forwarded connection (both ends, as a broken
+    network would) and stops listening, so new connections are refused;
+    `mend()` listens again on the same port. The server itself keeps running.
+    """
+
+    def __init__(self, dsn: str) -> None:
+        parts = urllib.parse.urlsplit(dsn)
+        socket_dir = urllib.parse.parse_qs(parts.query).get("host", [""])[0]
+        self._unix = socket_dir or (parts.hostname or "").startswith("/")
+        self._target = (
+            f"{socket_dir or parts.hostname}/.s.PGSQL.{parts.port or 5432}"
+            if self._unix
+            else (parts.hostname or "127.0.0.1", parts.port or 5432)
+        )
+        user = parts.username or "postgres"
+        password = f":{parts.password}" if parts.password else ""
+        self._dsn = (user, password, parts.path)
+        self._links: set[asyncio.StreamWriter] = set()
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    @property
+    def dsn(self) -> str:
+        user, password, path = self._dsn
+        return f"postgresql://{user}{password}@127.0.0.1:{self.port}{path}?sslmode=disable"
+
+    async def _upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if isinstance(self._target, str):
+            return await asyncio.open_unix_connection(self._target)
+        return await asyncio.open_connection(*self._target)
+
+    async def _link(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await self._upstream()
+        except OSError:
+            writer.transport.abort()
+            return
+        self._links.update((writer, up_writer))
+
+        async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (ConnectionError, OSError):
+                pass
+            finally:
+                sink.transport.abort()
+
+        await asyncio.gather(pump(reader, up_writer), pump(up_reader, writer))
+        self._links.difference_update((writer, up_writer))
+
+    async def mend(self) -> None:
+        self._server = await asyncio.start_server(self._link, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for link in list(self._links):
+            link.transport.abort()
+        self._links.clear()
+
+
+async def test_a_network_outage_fails_fast_and_the_same_pool_recovers(
+    dsn: str, conn: asyncpg.Connection
+) -> None:
+    """Cut the network under load: fast ConnectionLost or PoolTimeout, then the pool carries on."""
+    outage = Outage(dsn)
+    await outage.mend()
+    committed: list[str] = []
+    failures: list[tuple[str, float]] = []  # (error class, seconds it took)
+    stop = asyncio.Event()
+
+    async def worker(w: int, db: Database) -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            names = [f"o{w}-{n}-{i}" for i in range(2)]
+            began = time.monotonic()
+            try:
+                async with asyncio.timeout(10):
+                    async with CatalogUnitOfWork(db) as uow:
+                        for name in names:
+                            await uow.brands.add(Brand(name))
+                committed.extend(names)
+            except (ConnectionLost, PoolTimeout) as exc:
+                failures.append((type(exc).__name__, time.monotonic() - began))
+                await asyncio.sleep(0.01)
+
+    try:
+        async with Database.connect(
+            outage.dsn, min_size=2, max_size=5, acquire_timeout=1, connect_timeout=1
+        ) as db:
+            workers = [asyncio.create_task(worker(w, db)) for w in range(5)]
+            await asyncio.sleep(0.3)
+            before = len(committed)
+            await outage.cut()
+            await asyncio.sleep(1.0)
+            during = len(committed)
+            await outage.mend()
+            await asyncio.sleep(0.5)
+            stop.set()
+            await asyncio.gather(*workers)
+            after = len(committed)
+
+            async def one(i: int) -> None:
+                async with CatalogUnitOfWork(db) as uow:
+                    await uow.brands.add(Brand(f"mended-{i}"))
+
+            await asyncio.gather(*(one(i) for i in range(50)))
+            assert db.pool.get_idle_size() == db.pool.get_size()
+    finally:
+        await outage.cut()
+
+    assert before > 0
+    assert during == before or during - before <= 10  # at most the units mid-COMMIT
+    assert after > during  # the workers carried on once the network was back
+    assert failures
+    assert {name for name, _ in failures} <= {"ConnectionLost", "PoolTimeout"}
+    assert max(seconds for _, seconds in failures) < 2.5  # fast: no hang
+    stored = {r[0] for r in await conn.fetch("SELECT brand_name FROM brand")}
+    assert set(committed) <= stored
+    assert {f"mended-{i}" for i in range(50)} <= stored
+    assert await sessions_in_transaction(dsn) == 0
+    slowest = round(max(s for _, s in failures), 2)
+    kinds = sorted({name for name, _ in failures})
+    print(f"\noutage figures: {len(failures)} failures ({', '.join(kinds)}), slowest {slowest}s")
