@@ -218,3 +218,36 @@ async def test_cancelling_at_every_await_leaks_nothing(dsn: str, conn: asyncpg.C
         seconds=round(time.monotonic() - started, 1),
     )
     print("\ncancellation figures:", FIGURES)
+
+
+async def test_cancelling_units_waiting_for_a_full_pool_leaks_nothing(dsn: str) -> None:
+    """Units queued on an exhausted pool, cancelled while waiting: the pool stays whole."""
+    async with Database.connect(dsn, min_size=1, max_size=2, acquire_timeout=5) as db:
+        release = asyncio.Event()
+        full = asyncio.Event()
+        inside = 0
+
+        async def holder() -> None:
+            nonlocal inside
+            async with CatalogUnitOfWork(db) as uow:
+                await uow.brands.add(Brand(f"held-{id(uow)}"))
+                inside += 1
+                if inside == 2:
+                    full.set()
+                await release.wait()
+
+        holders = [asyncio.create_task(holder()) for _ in range(2)]
+        await full.wait()
+        waiters = [asyncio.create_task(holder()) for _ in range(20)]
+        await asyncio.sleep(0.05)
+        for task in waiters[::2]:
+            task.cancel()
+        await asyncio.sleep(0.05)
+        release.set()
+        results = await asyncio.gather(*holders, *waiters, return_exceptions=True)
+        cancelled = [r for r in results if isinstance(r, asyncio.CancelledError)]
+        failed = [r for r in results if r is not None and r not in cancelled]
+        assert (len(cancelled), failed) == (10, [])
+        assert db.pool.get_idle_size() == db.pool.get_size()
+        assert await db.repository(BrandRepository).count() == 12
+    assert await sessions_in_transaction(dsn) == 0
