@@ -14,7 +14,7 @@ import datetime as dt
 import decimal
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._types import enum_class
@@ -23,7 +23,7 @@ from .errors import DataError, NotNullViolation
 if TYPE_CHECKING:
     from ._mapping import ColumnSpec
 
-__all__ = ["Check", "compile_check"]
+__all__ = ["Check", "compile_check", "compile_values_check"]
 
 # Checks a non-None value: returns an error message, or None if it is fine.
 Check = Callable[[Any], str | None]
@@ -151,6 +151,60 @@ def _for_type(spec: ColumnSpec) -> Check | None:
     if tp is bytes:
         return _of((bytes, bytearray, memoryview), "bytes")
     return None
+
+
+def _fast(spec: ColumnSpec, v: str) -> str | None:
+    """A Python expression on `v` true for the common good values; None: no shortcut."""
+    tp = spec.python_type
+    if tp is str:
+        return f'(type({v}) is str and "\\x00" not in {v} and {v}.isascii())'
+    if tp is int:
+        bits = _INT_BITS.get(spec.sql_type.lower(), 64)
+        return f"(type({v}) is int and {-(2 ** (bits - 1))} <= {v} <= {2 ** (bits - 1) - 1})"
+    if tp is bool:
+        return f"(type({v}) is bool)"
+    if tp is dt.datetime and _for_type(spec) is _timestamptz:
+        return f"(type({v}) is _datetime and {v}.tzinfo is _utc)"
+    if tp is decimal.Decimal:
+        found = _NUMERIC.match(spec.sql_type)
+        if found is None:
+            return f"(type({v}) is _Decimal and {v}.is_finite())"
+        digits = int(found[1]) - int(found[2] or 0)
+        return f"(type({v}) is _Decimal and {v}.is_finite() and {v}.adjusted() < {digits})"
+    return None
+
+
+def compile_values_check(
+    specs: Sequence[ColumnSpec], table: str
+) -> Callable[[Sequence[Any], str], None]:
+    """One function checking a row of values (in column order), generated once per table.
+
+    Like attrs' generated ``__init__``: the common good values pass inline
+    type tests with no call at all; anything else goes to the column's full
+    check, which raises with the message.
+    """
+    env: dict[str, Any] = {"_datetime": dt.datetime, "_utc": dt.UTC, "_Decimal": decimal.Decimal}
+    names = [f"v{i}" for i in range(len(specs))]
+    lines = ["def check_values(values, where):", f"    {', '.join(names)}, = values"]
+    for i, spec in enumerate(specs):
+        v = names[i]
+        env[f"c{i}"] = compile_check(spec, table)
+        optional = spec.nullable or spec.generated
+        fast = _fast(spec, v)
+        if fast is None:
+            if _for_type(spec) is None and optional:
+                continue
+            lines.append(f"    c{i}({v}, where)")
+            continue
+        if optional:
+            fast = f"({v} is None or {fast})"
+        lines.append(f"    if not {fast}:")
+        lines.append(f"        c{i}({v}, where)")
+    if len(lines) == 2:
+        lines.append("    return None")
+    exec("\n".join(lines), env)
+    generated: Callable[[Sequence[Any], str], None] = env["check_values"]
+    return generated
 
 
 def compile_check(spec: ColumnSpec, table: str) -> Callable[[Any, str], None]:

@@ -188,7 +188,10 @@ class Database:
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}", dsn)
             err = translate(exc)
-            cls = ConnectionLost if isinstance(err, ConnectionLost) else ConfigurationError
+            # A refused or timed-out connect is the server being away, not bad
+            # configuration: the caller may retry it later.
+            lost = isinstance(err, ConnectionLost) or isinstance(exc, TimeoutError)
+            cls = ConnectionLost if lost else ConfigurationError
             msg = f"cannot connect to {mask_dsn(dsn)}: {reason}"
             # The driver's message may quote the DSN, password included; the
             # scrubbed text above keeps what matters.

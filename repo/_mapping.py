@@ -20,7 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._checks import compile_check
+from ._checks import compile_check, compile_values_check
 from ._types import check_enum, decoder, enum_class, sql_type_of, unwrap_optional
 from .errors import CONSTRAINTS, InvalidQuery
 
@@ -292,8 +292,12 @@ class Table(Generic[T]):
         )
         self.key_position = self.field_names.index(self.key)
         self._get_values = operator.attrgetter(*self.field_names)
-        self._checks = tuple(compile_check(c, self.name) for c in self.columns)
-        self._check_by_field = dict(zip(self.field_names, self._checks, strict=True))
+        self._given = f"the {self.entity.__name__} given"
+        checks = tuple(compile_check(c, self.name) for c in self.columns)
+        self._check_by_field = dict(zip(self.field_names, checks, strict=True))
+        self.check_values: Callable[[Sequence[Any], str], None] = compile_values_check(
+            self.columns, self.name
+        )
         init_fields = fields_of(self.entity)
         positional = all(f.init and not f.kw_only for f in init_fields)
         entity: Any = self.entity
@@ -372,17 +376,8 @@ class Table(Generic[T]):
         if not isinstance(entity, self.entity):
             msg = f"{self.name} stores {self.entity.__name__} objects, got {type(entity).__name__}"
             raise InvalidQuery(msg)
-        self.check_values(self.values(entity), f"the {self.entity.__name__} given")
+        self.check_values(self.values(entity), self._given)
         return entity
-
-    def check_values(self, values: Sequence[Any], where: str) -> None:
-        """Refuse values (in column order) the columns cannot hold, naming the field.
-
-        Wrong Python types, NUL in text, integers out of the column's range,
-        naive datetimes for timestamptz, None for NOT NULL.
-        """
-        for check, value in zip(self._checks, values, strict=True):
-            check(value, where)
 
     def check_value(self, field: str, value: Any, where: str) -> None:
         """Refuse one value for `field` (which must be known), naming it."""
