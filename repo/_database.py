@@ -230,9 +230,14 @@ class Database:
     async def close(self) -> None:
         """Close every connection, waiting for those in use to come back."""
         self._closed = True
-        pool, self._pool = self._pool, None
+        pool = self._pool
         if pool is not None:
-            await pool.close()
+            # The pool stays reachable while it closes, so that the units of
+            # work it waits for can still give their connections back.
+            try:
+                await pool.close()
+            finally:
+                self._pool = None
             log.info("closed pool to %s", self.dsn)
 
     @property

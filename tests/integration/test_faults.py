@@ -313,3 +313,31 @@ async def test_a_network_outage_fails_fast_and_the_same_pool_recovers(
     slowest = round(max(s for _, s in failures), 2)
     kinds = sorted({name for name, _ in failures})
     print(f"\noutage figures: {len(failures)} failures ({', '.join(kinds)}), slowest {slowest}s")
+
+
+async def test_closing_the_database_waits_for_a_unit_still_running(dsn: str) -> None:
+    """close() while a unit runs: the unit commits, gives its connection back, close ends."""
+    db = await Database.connect(dsn, min_size=1, max_size=2)
+    entered = asyncio.Event()
+    go_on = asyncio.Event()
+
+    async def unit() -> None:
+        async with CatalogUnitOfWork(db) as uow:
+            entered.set()
+            await go_on.wait()
+            await uow.brands.add(Brand("finished during close"))
+
+    task = asyncio.create_task(unit())
+    await entered.wait()
+    closing = asyncio.create_task(db.close())
+    await asyncio.sleep(0.05)
+    go_on.set()
+    async with asyncio.timeout(10):
+        await task
+        await closing
+    assert await sessions_in_transaction(dsn) == 0
+    other = await asyncpg.connect(dsn)
+    try:
+        assert await other.fetchval("SELECT count(*) FROM brand") == 1
+    finally:
+        await other.close()
