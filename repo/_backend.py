@@ -143,8 +143,8 @@ class UnitSession(Session, Protocol):
     async def rollback_to_savepoint(self, name: str) -> None: ...
 
     async def close(self, *, discard: bool = False) -> None:
-        """End the session. `discard`: its connection's state is unknown (a
-        COMMIT or ROLLBACK cut off half-way), so terminate it, never reuse it."""
+        """End the session; idempotent. `discard`: its connection's state is unknown
+        (a COMMIT or ROLLBACK cut off half-way), so terminate it, never reuse it."""
         ...
 
     @property
