@@ -12,6 +12,7 @@ from ._mapping import Column, ForeignKey, Table
 from ._paging import Page
 from ._query import Op, between, eq, ge, gt, ilike, in_, le, like, lt, ne, not_in
 from ._repository import Repository
+from ._retry import Backoff, run_in_unit
 from ._stream import Cursor, Stream
 from ._uow import Savepoint, UnitOfWork, UnitState
 from .errors import (
@@ -46,6 +47,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Backoff",
     "CheckViolation",
     "Column",
     "ConfigurationError",
@@ -94,4 +96,5 @@ __all__ = [
     "lt",
     "ne",
     "not_in",
+    "run_in_unit",
 ]

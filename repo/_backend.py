@@ -7,7 +7,7 @@ through begin → (savepoints) → commit or rollback → close.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -125,7 +125,18 @@ class UnitSession(Session, Protocol):
 
     describe_state: Callable[[], str]
 
-    async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None: ...
+    async def begin(
+        self,
+        isolation: str | None,
+        readonly: bool,
+        deferrable: bool,
+        *,
+        timeouts: Mapping[str, float | None] | None = None,
+    ) -> None:
+        """BEGIN with the unit's options; `timeouts` maps ``statement_timeout``
+        and ``lock_timeout`` to seconds (or None). A backend without a server
+        may accept and ignore them."""
+        ...
 
     async def commit(self) -> None: ...
 
@@ -137,7 +148,10 @@ class UnitSession(Session, Protocol):
 
     async def rollback_to_savepoint(self, name: str) -> None: ...
 
-    async def close(self) -> None: ...
+    async def close(self, *, discard: bool = False) -> None:
+        """End the session; idempotent. `discard`: its connection's state is unknown
+        (a COMMIT or ROLLBACK cut off half-way), so terminate it, never reuse it."""
+        ...
 
     @property
     def connection(self) -> Any: ...

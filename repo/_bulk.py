@@ -29,12 +29,14 @@ def _checker(table: Table[Any], positions: tuple[int, ...], required: tuple[int,
     left_out = tuple((f, i) for f, i in table.generated_positions if i not in positions)
     cls = table.entity
     values_of = table.values
+    check = table.check_values
 
     def row(n: int, entity: Any) -> tuple[Any, ...]:
         if not isinstance(entity, cls):
             msg = f"{table.name} stores {cls.__name__} objects, got {type(entity).__name__} (#{n})"
             raise InvalidQuery(msg)
         values = values_of(entity)
+        check(values, f"entity #{n}")
         for field, i in left_out:
             if values[i] is not None:
                 msg = (

@@ -15,7 +15,8 @@ import asyncpg
 
 from ._bouncer import pool_options, refuse_transaction_pooling
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
-from ._pg import ConnectionSession, PoolSession, TransactionSession, call
+from ._pg import ConnectionSession, PoolSession, TransactionSession, call, gone
+from ._pg import discard as drop
 from ._replicas import Replicas, RoutedSession
 from ._repository import Repository
 from ._revisions import check_revision, script_revisions
@@ -236,7 +237,10 @@ class Database:
         except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}", dsn)
             err = translate(exc)
-            cls = ConnectionLost if isinstance(err, ConnectionLost) else ConfigurationError
+            # A refused or timed-out connect is the server being away, not bad
+            # configuration: the caller may retry it later.
+            lost = isinstance(err, ConnectionLost) or isinstance(exc, TimeoutError)
+            cls = ConnectionLost if lost else ConfigurationError
             msg = f"cannot connect to {mask_dsn(dsn)}: {reason}"
             # The driver's message may quote the DSN, password included; the
             # scrubbed text above keeps what matters.
@@ -288,12 +292,22 @@ class Database:
     async def close(self) -> None:
         """Close every connection, waiting for those in use to come back."""
         self._closed = True
-        replicas, self._replicas = self._replicas, None
+        replicas = self._replicas
         if replicas is not None:
-            await replicas.close()
-        pool, self._pool = self._pool, None
+            # Replicas close first; like the primary's pool, they stay
+            # reachable meanwhile so that units can give connections back.
+            try:
+                await replicas.close()
+            finally:
+                self._replicas = None
+        pool = self._pool
         if pool is not None:
-            await pool.close()
+            # The pool stays reachable while it closes, so that the units of
+            # work it waits for can still give their connections back.
+            try:
+                await pool.close()
+            finally:
+                self._pool = None
             log.info("closed pool to %s", self.dsn)
 
     @property
@@ -321,33 +335,50 @@ class Database:
         try:
             conn = await pool.acquire(timeout=self.acquire_timeout)
         except TimeoutError:
-            msg = (
-                f"no connection free within {self.acquire_timeout:g}s "
-                f"(pool of {self.max_size}, all in use): raise max_size or acquire_timeout, "
-                "or hold connections for less time"
-            )
+            if pool.get_size() < self.max_size or pool.get_idle_size() > 0:
+                # Not all in use: the time went on opening a connection.
+                msg = (
+                    f"no connection to {self.dsn} within {self.acquire_timeout:g}s: "
+                    "the server is slow to accept connections, or unreachable"
+                )
+            else:
+                msg = (
+                    f"no connection free within {self.acquire_timeout:g}s "
+                    f"(pool of {self.max_size}, all in use): raise max_size or "
+                    "acquire_timeout, or hold connections for less time"
+                )
             raise PoolTimeout(msg) from None
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-            raise translate(exc, closed=True) from exc
+            # Typically the server is down or restarting: fail fast. The pool
+            # opens a fresh connection on the next acquire, so it recovers by
+            # itself once the server is back.
+            raise translate(exc, closed=True, context=f"connecting to {self.dsn}") from exc
         return conn
 
-    async def _give_back(self, conn: Any) -> None:
-        """Return `conn` to the pool; one still inside a transaction is terminated."""
-        if self._replicas is not None and await self._replicas.give_back(conn):
+    async def _give_back(self, conn: Any, *, discard: bool = False) -> None:
+        """Return `conn` to its pool; one closed, inside a transaction, or `discard`ed
+        (its state unknown) is terminated instead, and the pool opens a fresh one."""
+        if self._replicas is not None and await self._replicas.give_back(conn, discard=discard):
             return
         pool = self._pool
-        if conn.is_closed() or pool is None:
-            if pool is not None:
-                await pool.release(conn)
+        if pool is None:
             return
-        if conn.is_in_transaction():
-            # Its state is unknown (a failed or cancelled ROLLBACK): never hand
-            # it to the next user.
+        if not gone(conn) and (discard or conn.is_in_transaction()):
+            # Its state is unknown (a COMMIT or ROLLBACK cut off half-way, a
+            # transaction left open): never hand it to the next user.
             conn.terminate()
         try:
+            # A connection already gone is a no-op here, or is cleaned up.
             await pool.release(conn)
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
-            conn.terminate()
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+        ):
+            # The reset on release failed: asyncpg terminated it already,
+            # or this does; the pool opens a fresh one when needed.
+            drop(conn)
 
     async def _begin_read(self, statement: str) -> Any:
         """A connection inside `statement` (a read-only BEGIN): a replica's, else the primary's."""
@@ -359,7 +390,9 @@ class Database:
         try:
             await call(conn, "execute", statement, ())
         except BaseException:
-            await asyncio.shield(self._give_back(conn))
+            # Shielded, and discarded: a BEGIN failed or cancelled in flight
+            # leaves the connection in a state nobody knows.
+            await asyncio.shield(self._give_back(conn, discard=True))
             raise
         return conn
 

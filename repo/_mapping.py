@@ -20,6 +20,7 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
+from ._checks import compile_check, compile_values_check
 from ._types import check_enum, decoder, enum_class, sql_type_of, unwrap_optional
 from .errors import CONSTRAINTS, InvalidQuery
 
@@ -291,6 +292,12 @@ class Table(Generic[T]):
         )
         self.key_position = self.field_names.index(self.key)
         self._get_values = operator.attrgetter(*self.field_names)
+        self._given = f"the {self.entity.__name__} given"
+        checks = tuple(compile_check(c, self.name) for c in self.columns)
+        self._check_by_field = dict(zip(self.field_names, checks, strict=True))
+        self.check_values: Callable[[Sequence[Any], str], None] = compile_values_check(
+            self.columns, self.name
+        )
         init_fields = fields_of(self.entity)
         positional = all(f.init and not f.kw_only for f in init_fields)
         entity: Any = self.entity
@@ -361,11 +368,20 @@ class Table(Generic[T]):
         return fields
 
     def check_entity(self, entity: object) -> T:
-        """Refuse an object that is not an instance of this table's entity class."""
+        """Refuse an object that is not this table's entity, or holds a value a column cannot.
+
+        `InvalidQuery` for the wrong class; `DataError` or `NotNullViolation`
+        naming the field for a bad value (see `check_values`).
+        """
         if not isinstance(entity, self.entity):
             msg = f"{self.name} stores {self.entity.__name__} objects, got {type(entity).__name__}"
             raise InvalidQuery(msg)
+        self.check_values(self.values(entity), self._given)
         return entity
+
+    def check_value(self, field: str, value: Any, where: str) -> None:
+        """Refuse one value for `field` (which must be known), naming it."""
+        self._check_by_field[field](value, where)
 
     def __repr__(self) -> str:
         return f"Table({self.name!r}, {self.entity.__name__}, key={self.key!r})"

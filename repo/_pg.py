@@ -12,14 +12,15 @@ and for a server-side cursor (`reading`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
 
+from ._begin import begin_statement
 from ._mapping import Table
-from .errors import InvalidQuery, InvalidState, translate
+from .errors import InvalidState, translate
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -40,6 +41,8 @@ __all__ = [
     "TransactionSession",
     "begin_statement",
     "call",
+    "discard",
+    "gone",
 ]
 
 T = TypeVar("T")
@@ -47,30 +50,33 @@ R = TypeVar("R", bound="Repository[Any]")
 
 Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]"
 
-DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
-_ISOLATION = {
-    "read_committed": "READ COMMITTED",
-    "repeatable_read": "REPEATABLE READ",
-    "serializable": "SERIALIZABLE",
-    "read_uncommitted": "READ UNCOMMITTED",
-}
+
+def gone(conn: Any) -> bool:
+    """Whether `conn` is closed, or is a pooled connection asyncpg already took back.
+
+    When the server ends a session (a restart, ``pg_terminate_backend``, a
+    network cut), asyncpg closes the connection and detaches it from its pool
+    proxy, after which even ``is_closed()`` raises on the proxy.
+    """
+    try:
+        closed: bool = conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+    return closed
 
 
-def begin_statement(isolation: str | None, readonly: bool, deferrable: bool) -> str:
-    """The BEGIN for a unit of work's options; `InvalidQuery` for an unknown isolation."""
-    parts = ["BEGIN"]
-    if isolation is not None:
-        level = _ISOLATION.get(isolation.lower().replace(" ", "_"))
-        if level is None:
-            msg = f"unknown isolation {isolation!r}: use one of {', '.join(_ISOLATION)}"
-            raise InvalidQuery(msg)
-        parts.append(f"ISOLATION LEVEL {level}")
-    if readonly:
-        parts.append("READ ONLY")
-    if deferrable:
-        parts.append("DEFERRABLE")
-    return " ".join(parts)
+def discard(conn: Any) -> None:
+    """Terminate `conn` unless it is already gone: its state is unknown."""
+    if not gone(conn):
+        conn.terminate()
 
 
 async def call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
@@ -78,7 +84,11 @@ async def call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
     try:
         return await getattr(conn, name)(sql, *args)
     except DRIVER_ERRORS as exc:
-        raise translate(exc, closed=conn.is_closed()) from exc
+        if isinstance(exc, asyncpg.exceptions.InternalClientError):
+            # The driver lost track of the protocol (the server ended the
+            # session while the connection sat idle): it cannot be used again.
+            discard(conn)
+        raise translate(exc, closed=gone(conn)) from exc
 
 
 class Lent:
@@ -114,7 +124,7 @@ class Lent:
             if isinstance(exc, asyncpg.exceptions.NoActiveSQLTransactionError):
                 msg = "a server-side cursor needs a transaction: use a unit of work"
                 raise InvalidState(msg) from exc
-            raise translate(exc, closed=self.conn.is_closed()) from exc
+            raise translate(exc, closed=gone(self.conn)) from exc
 
 
 class Reading:
@@ -163,8 +173,10 @@ class PoolReading(Reading):
         if conn is not None:
             # A stream broken off, failed or cancelled must not leave its
             # connection inside a transaction, nor out of the pool.
-            await _end(conn, "ROLLBACK")
-            await self._db._give_back(conn)
+            try:
+                await _end(conn, "ROLLBACK")
+            finally:
+                await self._db._give_back(conn)
 
 
 class PgRunner:
@@ -235,14 +247,26 @@ class PoolSession(PgRunner):
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
-        async with self._db.acquire(_raw=False) as conn:
+        conn = await self._db._take()
+        committing = discard = False
+        try:
             await call(conn, "execute", "BEGIN", ())
-            try:
-                yield conn
-            except BaseException:
-                await asyncio.shield(_end(conn, "ROLLBACK"))
-                raise
+            yield conn
+            committing = True
             await call(conn, "execute", "COMMIT", ())
+        except BaseException:
+            if committing:
+                # A COMMIT that failed or was cancelled half-way: whether it
+                # took effect is unknown, so the connection is not reused.
+                discard = True
+            else:
+                # Shielded: a cancelled operation must still end its
+                # transaction before the connection goes back to the pool.
+                await asyncio.shield(_end(conn, "ROLLBACK"))
+            raise
+        finally:
+            # Shielded so that a cancelled task still returns its connection.
+            await asyncio.shield(self._db._give_back(conn, discard=discard))
 
     def reading(self) -> Reading:
         return PoolReading(self._db)
@@ -256,7 +280,7 @@ async def _end(conn: Conn, statement: str) -> None:
     try:
         await conn.execute(statement)
     except DRIVER_ERRORS:
-        conn.terminate()
+        discard(conn)
 
 
 class TransactionSession(PgRunner):
@@ -293,17 +317,34 @@ class TransactionSession(PgRunner):
         declare = self._db.pgbouncer
         return Reading(lambda: Lent(self.connection, self._lock, declare=declare))
 
-    async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
-        statement = begin_statement(isolation, readonly, deferrable)
+    async def begin(
+        self,
+        isolation: str | None,
+        readonly: bool,
+        deferrable: bool,
+        *,
+        timeouts: Mapping[str, float | None] | None = None,
+    ) -> None:
+        statement = begin_statement(isolation, readonly, deferrable, timeouts)
         if readonly:
+            # A replica's connection when one is healthy, else the primary's.
             self._conn = await self._db._begin_read(statement)
             return
         self._conn = await self._db._take()
         try:
             await call(self._conn, "execute", statement, ())
         except BaseException:
-            await self.close()
+            # Shielded: a BEGIN cancelled in flight may still have run on the
+            # server; the ROLLBACK (which waits for the cancelled command to
+            # finish) makes sure the connection leaves no transaction behind.
+            await asyncio.shield(self._abandon())
             raise
+
+    async def _abandon(self) -> None:
+        conn = self._conn
+        if conn is not None and not gone(conn):
+            await _end(conn, "ROLLBACK")
+        await self.close()
 
     async def commit(self) -> None:
         await self._run("execute", "COMMIT", ())
@@ -321,11 +362,15 @@ class TransactionSession(PgRunner):
         # Both in one round trip: undo the savepoint's work, then drop it.
         await self._run("execute", f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}", ())
 
-    async def close(self) -> None:
-        """Give the connection back; one still inside a transaction is terminated."""
+    async def close(self, *, discard: bool = False) -> None:
+        """Give the connection back; one still inside a transaction is terminated.
+
+        `discard` terminates it in any case: its state is unknown (a COMMIT
+        or ROLLBACK that failed or was cancelled half-way).
+        """
         conn, self._conn = self._conn, None
         if conn is not None:
-            await self._db._give_back(conn)
+            await self._db._give_back(conn, discard=discard)
 
     def __repr__(self) -> str:
         return "<unit of work connection>"
@@ -349,10 +394,12 @@ class ConnectionSession(PgRunner):
             if self._conn.is_in_transaction():
                 yield self._conn
                 return
-            await call(self._conn, "execute", "BEGIN", ())
             try:
+                await call(self._conn, "execute", "BEGIN", ())
                 yield self._conn
             except BaseException:
+                # Shielded: the caller's connection must not be left inside
+                # a transaction this operation opened.
                 await asyncio.shield(_end(self._conn, "ROLLBACK"))
                 raise
             await call(self._conn, "execute", "COMMIT", ())

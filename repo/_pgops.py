@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._bulk import UpsertResult, numbered, records
 from ._mapping import Table, quote
-from ._pg import Conn, call
+from ._pg import Conn, call, gone
 from ._query import Condition, Order
 from ._sql import statements
 from ._stream import PgCursor, PgSource, Stream
@@ -50,7 +50,7 @@ async def copy(
     except InvalidQuery:
         raise
     except Exception as exc:
-        err = translate(exc, closed=conn.is_closed(), context=f"COPY into {table.name}")
+        err = translate(exc, closed=gone(conn), context=f"COPY into {table.name}")
         if err is exc:
             raise
         raise err from exc

@@ -56,6 +56,8 @@ class Operator(enum.Enum):
     BETWEEN = "between"
 
 
+_MANY: Final = (Operator.IN, Operator.NOT_IN, Operator.BETWEEN)
+
 _BY_NAME: Final = {op.name.lower(): op for op in Operator} | {op.value: op for op in Operator}
 
 
@@ -200,6 +202,10 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
             if table.field(name).python_type is not str:
                 msg = f"{operator.name.lower()} filter on {name!r}: only text fields match patterns"
                 raise InvalidQuery(msg)
+        elif value is not None:
+            where = f"the {operator.name.lower()} filter on {name}"
+            for v in value if operator in _MANY else (value,):
+                table.check_value(name, v, where)
         conditions.append(Condition(name, operator, value))
     return tuple(conditions)
 

@@ -25,7 +25,8 @@ import asyncpg
 
 from ._bouncer import split_dsn
 from ._dsn import mask_dsn
-from ._pg import DRIVER_ERRORS, PgRunner, PoolReading, PoolSession, call
+from ._pg import DRIVER_ERRORS, PgRunner, PoolReading, PoolSession, call, gone
+from ._pg import discard as discard_connection
 from .errors import ConnectionLost, PoolTimeout, SerializationFailure
 
 if TYPE_CHECKING:
@@ -184,16 +185,24 @@ class Replicas:
                 await self._release(replica, conn, broken=True)
                 self.mark_down(replica, f"failed to begin ({type(exc).__name__}: {exc})")
                 continue
+            except BaseException:
+                # Cancelled in flight: its state is unknown, so it is not reused,
+                # and shielded so that the slot always goes back to the pool.
+                await asyncio.shield(self._release(replica, conn, broken=True))
+                raise
             self._lent[id(conn)] = replica
             return conn
         return None
 
-    async def give_back(self, conn: Any) -> bool:
-        """Return `conn` to its replica's pool; False if it is not a replica's."""
+    async def give_back(self, conn: Any, *, discard: bool = False) -> bool:
+        """Return `conn` to its replica's pool; False if it is not a replica's.
+
+        One closed, inside a transaction or `discard`ed is terminated instead.
+        """
         replica = self._lent.pop(id(conn), None)
         if replica is None:
             return False
-        broken = conn.is_closed() or conn.is_in_transaction()
+        broken = discard or gone(conn) or conn.is_in_transaction()
         await self._release(replica, conn, broken=broken)
         return True
 
@@ -202,7 +211,7 @@ class Replicas:
         # releasing it again is a no-op for asyncpg.
         try:
             if broken:
-                conn.terminate()
+                discard_connection(conn)
             await replica.pool.release(conn)
         except DRIVER_ERRORS:
             with contextlib.suppress(*DRIVER_ERRORS):

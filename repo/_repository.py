@@ -151,11 +151,12 @@ class Repository(Generic[T]):
         if not isinstance(set, Mapping) or not set:
             msg = f"update_where(set=...) takes a non-empty mapping of field to value, got {set!r}"
             raise InvalidQuery(msg)
-        for name in set:
+        for name, value in set.items():
             table.field(name, purpose="update_where set=")
             if name == table.key:
                 msg = f"update_where cannot change the key {name!r}"
                 raise InvalidQuery(msg)
+            table.check_value(name, value, "update_where(set=...)")
         if not filters:
             msg = (
                 "update_where() needs at least one filter: updating every row is too easy "

@@ -10,7 +10,7 @@ from typing import Any, ClassVar, Protocol, Self
 
 from ._backend import UnitSession
 from ._repository import Repository
-from .errors import InvalidState
+from .errors import ConnectionLost, InvalidState, RepoError
 
 __all__ = ["Savepoint", "UnitOfWork", "UnitState"]
 
@@ -43,6 +43,10 @@ class UnitOfWork:
     BEGINs; a clean exit COMMITs; an exception ROLLs BACK and propagates.
     `commit()` and `rollback()` end it early. Using it after it ended raises
     `InvalidState`.
+
+    `statement_timeout` and `lock_timeout` (seconds) bound every statement of
+    the unit and every lock wait; past them the statement fails with
+    `QueryCanceled` or `LockNotAvailable`.
     """
 
     _repository_slots: ClassVar[dict[str, type[Repository[Any]]] | None] = None
@@ -54,11 +58,17 @@ class UnitOfWork:
         isolation: str | None = None,
         readonly: bool = False,
         deferrable: bool = False,
+        statement_timeout: float | None = None,
+        lock_timeout: float | None = None,
     ) -> None:
         self._db = db
         self.isolation = isolation
         self.readonly = readonly
         self.deferrable = deferrable
+        self.statement_timeout = statement_timeout
+        self.lock_timeout = lock_timeout
+        #: Which run of the work this unit is: 1, then 2, ... under `run_in_unit`.
+        self.attempt = 1
         self._state = UnitState.NEW
         self._savepoints: list[Savepoint] = []
         self._session = db._unit_session()
@@ -113,7 +123,8 @@ class UnitOfWork:
         if self._state is not UnitState.NEW:
             msg = f"a unit of work is entered once; this one has {self._state.value}"
             raise InvalidState(msg)
-        await self._session.begin(self.isolation, self.readonly, self.deferrable)
+        timeouts = {"statement_timeout": self.statement_timeout, "lock_timeout": self.lock_timeout}
+        await self._session.begin(self.isolation, self.readonly, self.deferrable, timeouts=timeouts)
         self._state = UnitState.ACTIVE
         return self
 
@@ -136,9 +147,14 @@ class UnitOfWork:
         self._require_active("commit")
         try:
             await self._session.commit()
-        except BaseException:
+        except BaseException as exc:
             self._state = UnitState.FAILED
-            await self._close()
+            # A COMMIT the server answered with an error (a serialization
+            # failure, a deferred constraint) rolled back: the connection is
+            # fine. Any other failure, cancellation included, leaves the
+            # outcome unknown, and such a connection is never reused.
+            known = isinstance(exc, RepoError) and not isinstance(exc, ConnectionLost)
+            await self._close(discard=not known)
             raise
         self._state = UnitState.COMMITTED
         await self._close()
@@ -160,12 +176,17 @@ class UnitOfWork:
             await self._session.rollback()
         except BaseException:
             self._state = UnitState.FAILED
-        finally:
+            # The ROLLBACK failed: the connection's state is unknown, so it
+            # is terminated rather than handed to the next user.
+            await self._close(discard=True)
+        else:
             await self._close()
 
-    async def _close(self) -> None:
+    async def _close(self, *, discard: bool = False) -> None:
         self._savepoints.clear()
-        await asyncio.shield(self._session.close())
+        # Shielded: the connection must get back to the pool (or be
+        # terminated) even when the task is being cancelled.
+        await asyncio.shield(self._session.close(discard=discard))
 
     def savepoint(self) -> Savepoint:
         """A nested transaction: ``async with uow.savepoint():``.
@@ -218,7 +239,10 @@ class Savepoint:
             return
         try:
             await unit._session.rollback_to_savepoint(name)
-        except BaseException:
+        except BaseException as failure:
             # Whether the savepoint was undone is unknown: only a full
-            # rollback is safe now. The body's exception is the one to see.
+            # rollback is safe now. The body's exception is the one to see,
+            # unless the task is being cancelled: that must not be lost.
             await unit._end(UnitState.FAILED)
+            if isinstance(failure, asyncio.CancelledError):
+                raise

@@ -251,6 +251,16 @@ _ADVICE: Mapping[str, str] = {
         ": this unit of work is read-only (readonly=True, perhaps on a read replica); "
         "write in a unit of work without readonly=True"
     ),
+    "40001": ": retry the whole unit of work (run_in_unit does)",
+    "40P01": ": retry the whole unit of work (run_in_unit does)",
+    "57014": (
+        ": the statement ran past the unit's statement_timeout (or was cancelled); "
+        "raise the timeout or make the query cheaper"
+    ),
+    "55P03": (
+        ": a lock was not granted within the unit's lock_timeout; "
+        "retry later, or raise lock_timeout"
+    ),
 }
 
 # SQLSTATE classes and codes that mean the session is gone.
@@ -324,7 +334,10 @@ def translate(
         return err
     if isinstance(
         exc,
-        asyncpg.exceptions.ConnectionDoesNotExistError | ConnectionError | OSError,
+        asyncpg.exceptions.ConnectionDoesNotExistError
+        | asyncpg.exceptions.InternalClientError
+        | ConnectionError
+        | OSError,
     ) or (closed and isinstance(exc, asyncpg.InterfaceError | asyncio.TimeoutError)):
         return ConnectionLost(f"the connection to the server was lost: {exc}{where}")
     if isinstance(exc, asyncpg.exceptions.DataError):

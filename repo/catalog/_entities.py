@@ -43,6 +43,8 @@ class Sku:
     product_size_id: int
     product_color_id: int
     sku_id: int | None = None
+    stock: int = 0  # units on hand
+    version: int = 0  # optimistic lock: bumped by every update()
 
 
 @attrs.frozen

@@ -31,6 +31,13 @@ SKUS = Table(
     key="sku_id",
     unique=[("product_id", "product_size_id", "product_color_id")],
     foreign_keys={"product_id": PRODUCTS, "product_size_id": SIZES, "product_color_id": COLORS},
+    columns={
+        "stock": Column(type="integer", server_default="0"),
+        "version": Column(type="integer", server_default="0"),
+    },
+    # update() writes only if the row still holds the entity's version, and
+    # bumps it: two writers cannot both update from the same read.
+    version="version",
 )
 
 # Every table of the catalog, in dependency order: what the migrations'

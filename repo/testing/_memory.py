@@ -142,8 +142,17 @@ class MemoryUnitSession(MemorySession):
         msg = "a MemoryDatabase unit of work has no connection: code that needs one is SQL"
         raise NotSupportedInMemory(msg)
 
-    async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
-        statement = begin_statement(isolation, readonly, deferrable)  # refuses unknown levels
+    async def begin(
+        self,
+        isolation: str | None,
+        readonly: bool,
+        deferrable: bool,
+        *,
+        timeouts: Mapping[str, float | None] | None = None,
+    ) -> None:
+        # Refuses unknown levels and bad timeouts as on PostgreSQL; nothing in
+        # memory waits, so the timeouts themselves have nothing to cut short.
+        statement = begin_statement(isolation, readonly, deferrable, timeouts)
         snapshot = "REPEATABLE READ" in statement or "SERIALIZABLE" in statement
         self._txn = Transaction(self._db._open_store(), readonly=readonly, snapshot=snapshot)
 
@@ -165,7 +174,7 @@ class MemoryUnitSession(MemorySession):
     async def rollback_to_savepoint(self, name: str) -> None:
         self._current().rollback_to(name)
 
-    async def close(self) -> None:
+    async def close(self, *, discard: bool = False) -> None:
         txn, self._txn = self._txn, None
         if txn is not None and txn.state is not TxState.ENDED:
             txn.rollback()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -99,9 +99,17 @@ class _UnitSession(PgRunner):
         async with self._shared.lock:
             await self._shared.execute(statement)
 
-    async def begin(self, isolation: str | None, readonly: bool, deferrable: bool) -> None:
-        # Isolation, READ ONLY and DEFERRABLE belong to the test's transaction,
-        # which has begun already: a savepoint cannot change them.
+    async def begin(
+        self,
+        isolation: str | None,
+        readonly: bool,
+        deferrable: bool,
+        *,
+        timeouts: Mapping[str, float | None] | None = None,
+    ) -> None:
+        # Isolation, READ ONLY, DEFERRABLE and the timeouts belong to the
+        # test's transaction, which has begun already: a savepoint cannot
+        # change them.
         shared = self._shared
         name = f"repo_unit_{next(shared.names)}"
         await self._execute(f"SAVEPOINT {name}")
@@ -147,7 +155,7 @@ class _UnitSession(PgRunner):
         point = f"{self._top()}_{name}"
         await self._execute(f"ROLLBACK TO SAVEPOINT {point}; RELEASE SAVEPOINT {point}")
 
-    async def close(self) -> None:
+    async def close(self, *, discard: bool = False) -> None:
         if self._name is not None and self._name in self._shared.units:
             await asyncio.shield(self.rollback())
         self._name = None

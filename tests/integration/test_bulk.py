@@ -56,11 +56,14 @@ async def test_async_iterable_failing_midway_stores_nothing(
 async def test_copy_failing_on_a_bad_value_names_the_row(
     db: Database, conn: asyncpg.Connection
 ) -> None:
-    """A value the server refuses mid-COPY is a DataError that says which line."""
+    """A bad value part-way through a lazy load is a DataError naming the entity and field.
+
+    It is refused client-side as the row is read, which aborts the COPY
+    already under way: nothing is stored.
+    """
     rows = (Brand(f"b{i}" if i != 1234 else "nul\x00byte") for i in range(5000))
-    with pytest.raises(DataError, match="COPY") as got:
+    with pytest.raises(DataError, match=r"brand\.brand_name .*NUL.*entity #1234"):
         await db.repository(BrandRepository).add_many(rows)
-    assert "1235" in str(got.value)
     assert await count_brands(conn) == 0
 
 

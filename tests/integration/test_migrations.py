@@ -136,7 +136,7 @@ def test_upgrade_downgrade_upgrade_leaves_the_same_schema(fresh_dsn: str) -> Non
     upgrade(fresh_dsn, "head")
     at_head = schema(fresh_dsn)
     assert tables_of(at_head) == {t.name for t in TABLES} | {"alembic_version"}
-    assert at_head["revision"] == [("0002",)]
+    assert at_head["revision"] == [("0003",)]
     run("downgrade", fresh_dsn, revision="base")
     at_base = schema(fresh_dsn)
     assert tables_of(at_base) == {"alembic_version"}
@@ -464,7 +464,7 @@ async def test_a_blocked_migration_fails_within_its_lock_timeout(
     assert got.value.sqlstate == "55P03"
     assert (await schema_of(fresh_dsn))["revision"] == [("0001",)]
     await asyncio.to_thread(upgrade, fresh_dsn, "head")
-    assert (await schema_of(fresh_dsn))["revision"] == [("0002",)]
+    assert (await schema_of(fresh_dsn))["revision"] == [("0003",)]
 
 
 # -- Database.connect(require_head=True) ----------------------------------
@@ -473,13 +473,13 @@ async def test_a_blocked_migration_fails_within_its_lock_timeout(
 async def test_require_head_refuses_a_database_behind_naming_both_revisions(
     fresh_dsn: str,
 ) -> None:
-    """At 0001 the pool is closed again and SchemaMismatch names 0001 and the head 0002."""
+    """At 0001 the pool is closed again and SchemaMismatch names 0001 and the head 0003."""
     await asyncio.to_thread(upgrade, fresh_dsn, "0001")
     db = Database.connect(fresh_dsn, require_head=True)
     with pytest.raises(SchemaMismatch) as got:
         await db
-    assert (got.value.current, got.value.head) == (("0001",), ("0002",))
-    assert "at revision 0001 but the migrations' head is 0002" in str(got.value)
+    assert (got.value.current, got.value.head) == (("0001",), ("0003",))
+    assert "at revision 0001 but the migrations' head is 0003" in str(got.value)
     assert "closed" in repr(db)
 
 
@@ -493,7 +493,7 @@ async def test_require_head_tells_a_database_migrated_by_newer_code(fresh_dsn: s
         await conn.close()
     with pytest.raises(SchemaMismatch, match="0099, which these migrations") as got:
         await Database.connect(fresh_dsn, require_head=True)
-    assert (got.value.current, got.value.head) == (("0099",), ("0002",))
+    assert (got.value.current, got.value.head) == (("0099",), ("0003",))
 
 
 async def test_require_head_refuses_a_database_never_migrated(fresh_dsn: str) -> None:
@@ -538,7 +538,7 @@ def test_adding_a_column_end_to_end(fresh_dsn: str, tmp_path: Path) -> None:
     """The docs' walk-through: check finds the new mapping, autogenerate writes it, upgrade.
 
     In a copy of the project that stops at 0001, whose mappings (repo.catalog)
-    already have 0002's columns: exactly the state after editing an entity.
+    already have the later revisions' columns: exactly the state after editing an entity.
     """
     project = tmp_path / "project"
     shutil.copytree(ROOT / "migrations", project / "migrations", ignore=_only_0001)
@@ -588,7 +588,7 @@ def test_adding_a_column_end_to_end(fresh_dsn: str, tmp_path: Path) -> None:
 
 
 def _only_0001(folder: str, names: list[str]) -> list[str]:
-    return [n for n in names if n.startswith("0002") or n == "__pycache__"]
+    return [n for n in names if n.startswith(("0002", "0003")) or n == "__pycache__"]
 
 
 def test_commands_report_errors_in_words(fresh_dsn: str) -> None:

@@ -18,12 +18,12 @@ def _script(folder: Path, name: str, body: str) -> None:
 
 
 def test_the_project_head_is_read_from_its_scripts() -> None:
-    """The project's alembic.ini leads to migrations/versions, whose head is 0002."""
+    """The project's alembic.ini leads to migrations/versions, whose head is 0003."""
     assert versions_dirs(ROOT / "alembic.ini") == [ROOT / "migrations" / "versions"]
-    assert script_heads(ROOT) == ("0002",)
-    assert script_heads(ROOT / "alembic.ini") == ("0002",)
-    assert script_heads(ROOT / "migrations" / "versions") == ("0002",)
-    assert script_revisions(ROOT) == (frozenset({"0001", "0002"}), ("0002",))
+    assert script_heads(ROOT) == ("0003",)
+    assert script_heads(ROOT / "alembic.ini") == ("0003",)
+    assert script_heads(ROOT / "migrations" / "versions") == ("0003",)
+    assert script_revisions(ROOT) == (frozenset({"0001", "0002", "0003"}), ("0003",))
 
 
 def test_branches_and_merges_are_followed(tmp_path: Path) -> None:
