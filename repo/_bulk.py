@@ -10,7 +10,14 @@ import attrs
 from ._mapping import Table
 from .errors import InvalidQuery
 
-__all__ = ["UpsertResult", "numbered", "records"]
+__all__ = [
+    "UpsertResult",
+    "numbered",
+    "records",
+    "update_fields",
+    "upsert_many_plan",
+    "upsert_positions",
+]
 
 
 @attrs.frozen
@@ -98,3 +105,48 @@ def numbered(
 
         return counted()
     return ((n, *r) for n, r in enumerate(rows, 1))
+
+
+def upsert_positions(
+    table: Table[Any], values: tuple[Any, ...], on: tuple[str, ...]
+) -> tuple[int, ...]:
+    """The fields one upsert inserts: all but generated ones left None (and not in `on`)."""
+    for f in on:
+        if values[table.field_names.index(f)] is None:
+            msg = f"upsert on {on!r} needs a value for {f!r}, got None"
+            raise InvalidQuery(msg)
+    return tuple(
+        i
+        for i, c in enumerate(table.columns)
+        if not (c.generated and values[i] is None and c.field not in on)
+    )
+
+
+def update_fields(
+    table: Table[Any],
+    positions: tuple[int, ...],
+    on: tuple[str, ...],
+    update: tuple[str, ...] | None,
+) -> tuple[str, ...]:
+    """The fields overwritten on conflict: `update`, or every inserted one but `on` and the key."""
+    inserted = [table.columns[i].field for i in positions]
+    if update is None:
+        return tuple(f for f in inserted if f not in on and f != table.key)
+    for f in update:
+        if f not in inserted:
+            msg = f"upsert cannot update {f!r}: it is not among the inserted columns {inserted}"
+            raise InvalidQuery(msg)
+    return update
+
+
+def upsert_many_plan(
+    table: Table[Any], on: tuple[str, ...], update: tuple[str, ...] | None
+) -> tuple[tuple[int, ...], tuple[str, ...], tuple[int, ...]]:
+    """A bulk upsert's fields: inserted (positions), overwritten on conflict, and required.
+
+    Every entity carries the same columns: all but the generated ones outside
+    `on`; the `on` fields must hold values. Both backends follow this plan.
+    """
+    positions = tuple(i for i, c in enumerate(table.columns) if not c.generated or c.field in on)
+    required = tuple(table.field_names.index(f) for f in on)
+    return positions, update_fields(table, positions, on, update), required

@@ -7,7 +7,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Se
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
-from ._bulk import UpsertResult, numbered, records
+from ._bulk import (
+    UpsertResult,
+    numbered,
+    records,
+    update_fields,
+    upsert_many_plan,
+    upsert_positions,
+)
 from ._mapping import Table, quote
 from ._pg import Conn, call, gone
 from ._query import Condition, Order
@@ -139,8 +146,8 @@ class PgTableOps(Generic[T]):
     async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
         table = self._table
         values = table.values(entity)
-        positions = _upsert_positions(table, values, on)
-        chosen = _update_fields(table, positions, on, update)
+        positions = upsert_positions(table, values, on)
+        chosen = update_fields(table, positions, on, update)
         sql = self._st.upsert(positions, on, chosen)
         row = await self._runner.fetchrow(sql, [values[i] for i in positions])
         if row is None:
@@ -236,12 +243,8 @@ class PgTableOps(Generic[T]):
         returning: bool,
     ) -> UpsertResult | list[T]:
         table = self._table
-        positions = tuple(
-            i for i, c in enumerate(table.columns) if not c.generated or c.field in on
-        )
+        positions, chosen, required = upsert_many_plan(table, on, update)
         columns = [table.columns[i].column for i in positions]
-        chosen = _update_fields(table, positions, on, update)
-        required = tuple(table.field_names.index(f) for f in on)
         rows = records(table, entities, positions, required)
         staging = self._st.staging_name
         ret = None if returning else "(xmax = 0) AS inserted"
@@ -293,33 +296,3 @@ async def open_cursor(
             cursor.closed = True
     finally:
         await asyncio.shield(reading.close())
-
-
-def _upsert_positions(
-    table: Table[Any], values: tuple[Any, ...], on: tuple[str, ...]
-) -> tuple[int, ...]:
-    for f in on:
-        if values[table.field_names.index(f)] is None:
-            msg = f"upsert on {on!r} needs a value for {f!r}, got None"
-            raise InvalidQuery(msg)
-    return tuple(
-        i
-        for i, c in enumerate(table.columns)
-        if not (c.generated and values[i] is None and c.field not in on)
-    )
-
-
-def _update_fields(
-    table: Table[Any],
-    positions: tuple[int, ...],
-    on: tuple[str, ...],
-    update: tuple[str, ...] | None,
-) -> tuple[str, ...]:
-    inserted = [table.columns[i].field for i in positions]
-    if update is None:
-        return tuple(f for f in inserted if f not in on and f != table.key)
-    for f in update:
-        if f not in inserted:
-            msg = f"upsert cannot update {f!r}: it is not among the inserted columns {inserted}"
-            raise InvalidQuery(msg)
-    return update

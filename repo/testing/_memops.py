@@ -7,9 +7,14 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Se
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from repo._bulk import UpsertResult, records
+from repo._bulk import (
+    UpsertResult,
+    records,
+    update_fields,
+    upsert_many_plan,
+    upsert_positions,
+)
 from repo._mapping import Table
-from repo._pgops import _update_fields, _upsert_positions
 from repo._query import Condition, Order
 from repo._stream import Stream
 from repo.errors import DataError, InvalidQuery, NotFound, NotSupportedInMemory, StaleEntity
@@ -175,8 +180,8 @@ class MemoryTableOps(Generic[T]):
         table = self._table
         values = table.values(entity)
         check_row(table, values)
-        positions = _upsert_positions(table, values, on)
-        chosen = _update_fields(table, positions, on, update)
+        positions = upsert_positions(table, values, on)
+        chosen = update_fields(table, positions, on, update)
         async with self._session.statement(write=True) as txn:
             uniques = Uniques(txn, table)
             row, _ = self._upsert_one(txn, uniques, self._fill(txn, values), on, chosen)
@@ -337,11 +342,7 @@ class MemoryTableOps(Generic[T]):
         returning: bool,
     ) -> UpsertResult | list[T]:
         table = self._table
-        positions = tuple(
-            i for i, c in enumerate(table.columns) if not c.generated or c.field in on
-        )
-        chosen = _update_fields(table, positions, on, update)
-        required = tuple(table.field_names.index(f) for f in on)
+        positions, chosen, required = upsert_many_plan(table, on, update)
         rows = records(table, entities, positions, required)
         stored: list[Row] = []
         inserted = 0
