@@ -22,7 +22,7 @@ import attrs
 
 from ._checks import compile_check, compile_values_check
 from ._types import check_enum, decoder, enum_class, sql_type_of, unwrap_optional
-from .errors import CONSTRAINTS, InvalidQuery
+from .errors import CONSTRAINTS, InvalidQuery, NotFound, StaleEntity
 
 __all__ = ["Column", "ForeignKey", "Table", "quote"]
 
@@ -366,6 +366,22 @@ class Table(Generic[T]):
             )
             raise InvalidQuery(msg)
         return fields
+
+    def not_found(self, key: Any) -> NotFound:
+        """The `NotFound` for `key`, or for a list of keys none of which exist."""
+        if isinstance(key, list):
+            msg = f"no {self.name} with {self.key} in {key!r}"
+        else:
+            msg = f"no {self.name} with {self.key}={key!r}"
+        return NotFound(msg, table=self.name, key=key)
+
+    def stale(self, key: Any, version: Any) -> StaleEntity:
+        """The `StaleEntity` for an update of `key` that expected `version`."""
+        msg = (
+            f"{self.name} {self.key}={key!r} was changed by someone else "
+            f"(it is no longer at {self.version}={version!r}): reload it and retry"
+        )
+        return StaleEntity(msg)
 
     def check_entity(self, entity: object) -> T:
         """Refuse an object that is not this table's entity, or holds a value a column cannot.

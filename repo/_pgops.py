@@ -20,7 +20,7 @@ from ._pg import Conn, call, gone
 from ._query import Condition, Order
 from ._sql import statements
 from ._stream import PgCursor, PgSource, Stream
-from .errors import DatabaseError, InvalidQuery, NotFound, StaleEntity, translate
+from .errors import DatabaseError, InvalidQuery, translate
 
 if TYPE_CHECKING:
     from ._pg import PgRunner
@@ -76,11 +76,6 @@ class PgTableOps(Generic[T]):
         self._table = table
         self._st = statements(table)
 
-    def _not_found(self, key: Any) -> NotFound:
-        t = self._table
-        msg = f"no {t.name} with {t.key}={key!r}"
-        return NotFound(msg, table=t.name, key=key)
-
     # -- one row ----------------------------------------------------------
 
     async def add(self, entity: T) -> T:
@@ -97,7 +92,7 @@ class PgTableOps(Generic[T]):
     async def get(self, key: Any) -> T:
         row = await self._reader.fetchrow(self._st.get, (key,))
         if row is None:
-            raise self._not_found(key)
+            raise self._table.not_found(key)
         return self._table.from_record(row)
 
     async def get_many(self, keys: Sequence[Any]) -> list[T]:
@@ -109,19 +104,12 @@ class PgTableOps(Generic[T]):
         found = {row[at]: row for row in rows}
         missing = [k for k in keys if k not in found]
         if missing:
-            msg = f"no {table.name} with {table.key} in {missing!r}"
-            raise NotFound(msg, table=table.name, key=missing)
+            raise table.not_found(missing)
         return [table.from_record(found[k]) for k in keys]
 
     async def update(self, entity: T) -> T:
         table = self._table
         key = table.key_of(entity)
-        if key is None:
-            msg = (
-                f"update needs the key: {table.entity.__name__}.{table.key} is None "
-                "(add the entity first, or use the one add() returned)"
-            )
-            raise InvalidQuery(msg)
         values = table.values(entity)
         args = [key, *(values[i] for i in self._st.update_positions)]
         row = await self._runner.fetchrow(self._st.update, args)
@@ -129,19 +117,14 @@ class PgTableOps(Generic[T]):
             if table.version is not None and await self._runner.fetchval(
                 self._st.exists_key, (key,)
             ):
-                version = getattr(entity, table.version)
-                msg = (
-                    f"{table.name} {table.key}={key!r} was changed by someone else "
-                    f"(it is no longer at {table.version}={version!r}): reload it and retry"
-                )
-                raise StaleEntity(msg)
-            raise self._not_found(key)
+                raise table.stale(key, getattr(entity, table.version))
+            raise self._table.not_found(key)
         return table.from_record(row)
 
     async def delete(self, key: Any) -> None:
         status = await self._runner.execute(self._st.delete, (key,))
         if rowcount(status) == 0:
-            raise self._not_found(key)
+            raise self._table.not_found(key)
 
     async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
         table = self._table

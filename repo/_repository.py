@@ -171,7 +171,14 @@ class Repository(Generic[T]):
         With a version column, the row must still hold the entity's version
         (else `StaleEntity`) and the returned entity carries the next one.
         """
-        return await self.ops.update(self.table.check_entity(entity))
+        table = self.table
+        if table.key_of(table.check_entity(entity)) is None:
+            msg = (
+                f"update needs the key: {table.entity.__name__}.{table.key} is None "
+                "(add the entity first, or use the one add() returned)"
+            )
+            raise InvalidQuery(msg)
+        return await self.ops.update(entity)
 
     async def delete(self, key: Any) -> None:
         """Delete the row with `key`; `NotFound` if there is none."""

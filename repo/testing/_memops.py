@@ -17,7 +17,7 @@ from repo._bulk import (
 from repo._mapping import Table
 from repo._query import Condition, Order
 from repo._stream import Stream
-from repo.errors import DataError, InvalidQuery, NotFound, NotSupportedInMemory, StaleEntity
+from repo.errors import DataError, NotSupportedInMemory
 
 from ._check import Uniques, check_foreign_keys, check_not_null, delete_row
 from ._eval import after, matcher, sorter
@@ -98,11 +98,6 @@ class MemoryTableOps(Generic[T]):
         match = matcher(self._table, conditions)
         return [row for _, row in txn.rows(self._name) if match(row)]
 
-    def _not_found(self, key: Any) -> NotFound:
-        t = self._table
-        msg = f"no {t.name} with {t.key}={key!r}"
-        return NotFound(msg, table=t.name, key=key)
-
     # -- one row ----------------------------------------------------------
 
     async def add(self, entity: T) -> T:
@@ -119,7 +114,7 @@ class MemoryTableOps(Generic[T]):
         async with self._session.statement(write=False) as txn:
             row = txn.get(self._name, key)
         if row is None:
-            raise self._not_found(key)
+            raise self._table.not_found(key)
         return self._make(row)
 
     async def get_many(self, keys: Sequence[Any]) -> list[T]:
@@ -131,34 +126,22 @@ class MemoryTableOps(Generic[T]):
             found = {k: txn.get(self._name, k) for k in keys}
         missing = [k for k in keys if found[k] is None]
         if missing:
-            t = self._table
-            msg = f"no {t.name} with {t.key} in {missing!r}"
-            raise NotFound(msg, table=t.name, key=missing)
+            raise self._table.not_found(missing)
         return [self._make(found[k] or ()) for k in keys]
 
     async def update(self, entity: T) -> T:
         table = self._table
         key = table.key_of(entity)
-        if key is None:
-            msg = (
-                f"update needs the key: {table.entity.__name__}.{table.key} is None "
-                "(add the entity first, or use the one add() returned)"
-            )
-            raise InvalidQuery(msg)
         values = list(table.values(entity))
         check_row(table, values)
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
-                raise self._not_found(key)
+                raise self._table.not_found(key)
             if table.version is not None:
                 at = table.field_names.index(table.version)
                 if old[at] != values[at]:
-                    msg = (
-                        f"{table.name} {table.key}={key!r} was changed by someone else "
-                        f"(it is no longer at {table.version}={values[at]!r}): reload it and retry"
-                    )
-                    raise StaleEntity(msg)
+                    raise table.stale(key, values[at])
                 values[at] = old[at] + 1
             for _, i in table.generated_positions:
                 if values[i] is None:
@@ -173,7 +156,7 @@ class MemoryTableOps(Generic[T]):
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
-                raise self._not_found(key)
+                raise self._table.not_found(key)
             delete_row(txn, self._table, key, old)
 
     async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
