@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
 import attrs
 
+from ._checks import check_lines
 from ._mapping import Table
 from .errors import InvalidQuery
 
@@ -32,32 +34,56 @@ class UpsertResult:
         return self.inserted + self.updated
 
 
+@functools.lru_cache(maxsize=512)
 def _checker(table: Table[Any], positions: tuple[int, ...], required: tuple[int, ...]) -> Any:
-    left_out = tuple((f, i) for f, i in table.generated_positions if i not in positions)
+    """``row(n, entity)``: entity #n's COPY record, checked; generated once per shape.
+
+    Like `Table.check_values`, the common case runs inline, with no call: a
+    class test, each field read once, the type tests, the record.
+    """
     cls = table.entity
-    values_of = table.values
-    check = table.check_values
+    env: dict[str, Any] = {}
 
-    def row(n: int, entity: Any) -> tuple[Any, ...]:
-        if not isinstance(entity, cls):
-            msg = f"{table.name} stores {cls.__name__} objects, got {type(entity).__name__} (#{n})"
-            raise InvalidQuery(msg)
-        values = values_of(entity)
-        check(values, f"entity #{n}")
-        for field, i in left_out:
-            if values[i] is not None:
-                msg = (
-                    f"bulk loads leave {field} to the database, but entity #{n} has "
-                    f"{field}={values[i]!r}: use add() or upsert for it"
-                )
-                raise InvalidQuery(msg)
-        for i in required:
-            if values[i] is None:
-                msg = f"entity #{n} has no {table.field_names[i]}, which the upsert matches on"
-                raise InvalidQuery(msg)
-        return tuple(values[i] for i in positions)
+    def wrong_class(n: int, entity: Any) -> None:
+        msg = f"{table.name} stores {cls.__name__} objects, got {type(entity).__name__} (#{n})"
+        raise InvalidQuery(msg)
 
-    return row
+    def left_to_the_database(n: int, i: int, value: Any) -> None:
+        field = table.field_names[i]
+        msg = (
+            f"bulk loads leave {field} to the database, but entity #{n} has "
+            f"{field}={value!r}: use add() or upsert for it"
+        )
+        raise InvalidQuery(msg)
+
+    def missing(n: int, i: int) -> None:
+        msg = f"entity #{n} has no {table.field_names[i]}, which the upsert matches on"
+        raise InvalidQuery(msg)
+
+    names = [f"v{i}" for i in range(len(table.field_names))]
+    lines = [
+        "def row(where, entity):",
+        "    if entity.__class__ is not cls and not isinstance(entity, cls):",
+        "        wrong_class(where, entity)",
+        *(f"    {v} = entity.{f}" for v, f in zip(names, table.field_names, strict=True)),
+        *check_lines(table.columns, table.name, names, env),
+    ]
+    for _field, i in table.generated_positions:
+        if i not in positions:
+            lines.append(f"    if {names[i]} is not None:")
+            lines.append(f"        left_to_the_database(where, {i}, {names[i]})")
+    for i in required:
+        lines.append(f"    if {names[i]} is None:")
+        lines.append(f"        missing(where, {i})")
+    lines.append(f"    return ({''.join(f'{names[i]}, ' for i in positions)})")
+    env.update(
+        cls=cls,
+        wrong_class=wrong_class,
+        left_to_the_database=left_to_the_database,
+        missing=missing,
+    )
+    exec("\n".join(lines), env)
+    return env["row"]
 
 
 def records(

@@ -176,35 +176,51 @@ def _fast(spec: ColumnSpec, v: str) -> str | None:
 
 def compile_values_check(
     specs: Sequence[ColumnSpec], table: str
-) -> Callable[[Sequence[Any], str], None]:
+) -> Callable[[Sequence[Any], str | int], None]:
     """One function checking a row of values (in column order), generated once per table.
 
     Like attrs' generated ``__init__``: the common good values pass inline
     type tests with no call at all; anything else goes to the column's full
-    check, which raises with the message.
+    check, which raises with the message. `where` names the values' origin
+    for that message; an int n stands for "entity #n".
     """
-    env: dict[str, Any] = {"_datetime": dt.datetime, "_utc": dt.UTC, "_Decimal": decimal.Decimal}
+    env: dict[str, Any] = {}
     names = [f"v{i}" for i in range(len(specs))]
     lines = ["def check_values(values, where):", f"    {', '.join(names)}, = values"]
+    lines += check_lines(specs, table, names, env)
+    if len(lines) == 2:
+        lines.append("    return None")
+    exec("\n".join(lines), env)
+    generated: Callable[[Sequence[Any], str | int], None] = env["check_values"]
+    return generated
+
+
+def check_lines(
+    specs: Sequence[ColumnSpec], table: str, names: Sequence[str], env: dict[str, Any]
+) -> list[str]:
+    """Source lines checking the variables `names` (one per column), for generated code.
+
+    They read `where` (a str, or n for "entity #n") and fill `env` with what
+    they call.
+    """
+    env.update(_datetime=dt.datetime, _utc=dt.UTC, _Decimal=decimal.Decimal)
+    origin = 'where if where.__class__ is str else f"entity #{where}"'
+    lines = []
     for i, spec in enumerate(specs):
         v = names[i]
-        env[f"c{i}"] = compile_check(spec, table)
+        env[f"_check_{v}"] = compile_check(spec, table)
         optional = spec.nullable or spec.generated
         fast = _fast(spec, v)
         if fast is None:
             if _for_type(spec) is None and optional:
                 continue
-            lines.append(f"    c{i}({v}, where)")
+            lines.append(f"    _check_{v}({v}, {origin})")
             continue
         if optional:
             fast = f"({v} is None or {fast})"
         lines.append(f"    if not {fast}:")
-        lines.append(f"        c{i}({v}, where)")
-    if len(lines) == 2:
-        lines.append("    return None")
-    exec("\n".join(lines), env)
-    generated: Callable[[Sequence[Any], str], None] = env["check_values"]
-    return generated
+        lines.append(f"        _check_{v}({v}, {origin})")
+    return lines
 
 
 def compile_check(spec: ColumnSpec, table: str) -> Callable[[Any, str], None]:

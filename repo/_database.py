@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 import asyncpg
 
 from ._bouncer import pool_options, refuse_transaction_pooling
+from ._conn import RepoConnection, mark_lent, mark_raw, reset_on_release
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._pg import ConnectionSession, PoolSession, TransactionSession, call, gone
 from ._pg import discard as drop
@@ -104,6 +105,9 @@ class Database:
             "command_timeout": command_timeout,
             "timeout": connect_timeout,
             "server_settings": dict(server_settings) if server_settings else None,
+            # Released connections are reset only as far as their use requires.
+            "connection_class": RepoConnection,
+            "reset": reset_on_release,
         }
         self._user_init = init
         self._json_codecs = json_codecs
@@ -288,6 +292,9 @@ class Database:
             await _json_codecs(conn)
         if self._user_init is not None:
             await self._user_init(conn)
+            # What the hook set at session level lasts until the first
+            # release, as with asyncpg's pool: that release fully resets.
+            mark_raw(conn)
 
     async def close(self) -> None:
         """Close every connection, waiting for those in use to come back."""
@@ -333,7 +340,11 @@ class Database:
         """A pooled connection, or `PoolTimeout` after `acquire_timeout`."""
         pool = self.pool
         try:
-            conn = await pool.acquire(timeout=self.acquire_timeout)
+            # asyncio.timeout rather than acquire(timeout=), which runs the
+            # wait in a task of its own: a task per acquire is a measurable
+            # part of a short request.
+            async with asyncio.timeout(self.acquire_timeout):
+                conn = await pool.acquire()
         except TimeoutError:
             if pool.get_size() < self.max_size or pool.get_idle_size() > 0:
                 # Not all in use: the time went on opening a connection.
@@ -353,6 +364,7 @@ class Database:
             # opens a fresh connection on the next acquire, so it recovers by
             # itself once the server is back.
             raise translate(exc, closed=True, context=f"connecting to {self.dsn}") from exc
+        mark_lent(conn)
         return conn
 
     async def _give_back(self, conn: Any, *, discard: bool = False) -> None:
@@ -403,6 +415,8 @@ class Database:
         It goes back to the pool, fully reset, when the block ends.
         """
         conn = await self._take()
+        if _raw:
+            mark_raw(conn)
         try:
             yield conn
         finally:

@@ -295,7 +295,7 @@ class Table(Generic[T]):
         self._given = f"the {self.entity.__name__} given"
         checks = tuple(compile_check(c, self.name) for c in self.columns)
         self._check_by_field = dict(zip(self.field_names, checks, strict=True))
-        self.check_values: Callable[[Sequence[Any], str], None] = compile_values_check(
+        self.check_values: Callable[[Sequence[Any], str | int], None] = compile_values_check(
             self.columns, self.name
         )
         init_fields = fields_of(self.entity)
@@ -319,9 +319,15 @@ class Table(Generic[T]):
             # Selecting the columns in field order lets a record go straight
             # into __init__, the cheapest way to build an attrs instance.
             self.from_record = lambda r: entity(*r)
+            self.from_records: Callable[[Iterable[Any]], list[T]] = lambda rows: [
+                entity(*r) for r in rows
+            ]
+            return
         else:
             names = tuple(c.init_name for c in self.columns)
             self.from_record = lambda r: entity(**dict(zip(names, r, strict=True)))
+        make = self.from_record
+        self.from_records = lambda rows: [make(r) for r in rows]
 
     # -- lookups --------------------------------------------------------
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 import asyncpg
 
 from ._begin import begin_statement
+from ._conn import mark_raw
 from ._mapping import Table
 from .errors import InvalidState, translate
 
@@ -147,11 +148,12 @@ class Reading:
 class PoolReading(Reading):
     """A pooled connection in a read-only transaction, for as long as a cursor lives."""
 
-    def __init__(self, db: Database, *, replica: bool = False) -> None:
+    def __init__(self, db: Database, *, replica: bool = False, raw: bool = False) -> None:
         self._db = db
         self._conn: Conn | None = None
         self._closed = False
         self._replica = replica
+        self._raw = raw
 
     async def open(self) -> Lent:
         if self._closed:
@@ -159,9 +161,13 @@ class PoolReading(Reading):
             raise InvalidState(msg)
         if self._replica:
             self._conn = await self._db._begin_read("BEGIN READ ONLY")
+            if self._raw:
+                mark_raw(self._conn)
             return Lent(self._conn, None, declare=self._db.pgbouncer)
         conn = await self._db._take()
         self._conn = conn
+        if self._raw:
+            mark_raw(conn)
         await call(conn, "execute", "BEGIN READ ONLY", ())
         return Lent(conn, None, declare=self._db.pgbouncer)
 
@@ -241,13 +247,27 @@ class PoolSession(PgRunner):
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
-        async with self._db.acquire(_raw=False) as conn:
+    async def _run(self, name: str, sql: str, args: Sequence[Any], raw: bool = False) -> Any:
+        db = self._db
+        conn = await db._take()
+        if raw:
+            mark_raw(conn)
+        try:
             return await call(conn, name, sql, args)
+        finally:
+            # Not shielded here: the only await in _give_back on this path is
+            # asyncpg's Pool.release, which shields itself, so a cancelled
+            # call still returns its connection.
+            await db._give_back(conn)
+
+    def sql(self, method: str) -> PgRunner:
+        return HandWritten(self)
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[Conn]:
+    async def atomic(self, raw: bool = False) -> AsyncIterator[Conn]:
         conn = await self._db._take()
+        if raw:
+            mark_raw(conn)
         committing = discard = False
         try:
             await call(conn, "execute", "BEGIN", ())
@@ -268,11 +288,36 @@ class PoolSession(PgRunner):
             # Shielded so that a cancelled task still returns its connection.
             await asyncio.shield(self._db._give_back(conn, discard=discard))
 
-    def reading(self) -> Reading:
-        return PoolReading(self._db)
+    def reading(self, raw: bool = False) -> Reading:
+        return PoolReading(self._db, raw=raw)
 
     def __repr__(self) -> str:
         return f"<pool of {self._db!r}>"
+
+
+class HandWritten(PgRunner):
+    """Hand-written SQL through a `PoolSession`.
+
+    repo cannot know what such SQL leaves behind at session level, so the
+    connection it ran on gets asyncpg's full reset when released.
+    """
+
+    __slots__ = ("_session",)
+
+    def __init__(self, session: PoolSession) -> None:
+        self._session = session
+
+    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+        return await self._session._run(name, sql, args, raw=True)
+
+    def atomic(self) -> Any:
+        return self._session.atomic(raw=True)
+
+    def reading(self) -> Reading:
+        return self._session.reading(raw=True)
+
+    def __repr__(self) -> str:
+        return repr(self._session)
 
 
 async def _end(conn: Conn, statement: str) -> None:
@@ -297,25 +342,39 @@ class TransactionSession(PgRunner):
         self.describe_state: Callable[[], str] = lambda: "the unit of work is not active"
 
     @property
-    def connection(self) -> Conn:
+    def current(self) -> Conn:
+        """The connection, for repo's own statements."""
         if self._conn is None:
             raise InvalidState(self.describe_state())
         return self._conn
 
+    @property
+    def connection(self) -> Conn:
+        """The connection handed out raw (`UnitOfWork.connection`)."""
+        conn = self.current
+        # Whatever is done on it may outlive the transaction (a session-level
+        # SET, an advisory lock): the pool fully resets it on release.
+        mark_raw(conn)
+        return conn
+
     async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         async with self._lock:
-            return await call(self.connection, name, sql, args)
+            return await call(self.current, name, sql, args)
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
         # The unit's transaction already makes the operation atomic: a failure
         # aborts it, and the unit rolls back.
         async with self._lock:
-            yield self.connection
+            yield self.current
 
     def reading(self) -> Reading:
         declare = self._db.pgbouncer
-        return Reading(lambda: Lent(self.connection, self._lock, declare=declare))
+        return Reading(lambda: Lent(self.current, self._lock, declare=declare))
+
+    def sql(self, method: str) -> PgRunner:
+        mark_raw(self.current)
+        return self
 
     async def begin(
         self,

@@ -148,8 +148,7 @@ class PgTableOps(Generic[T]):
         offset: int | None,
     ) -> list[T]:
         sql, args = self._st.select(conditions, orders, limit, offset)
-        make = self._table.from_record
-        return [make(r) for r in await self._reader.fetch(sql, args)]
+        return self._table.from_records(await self._reader.fetch(sql, args))
 
     async def count(self, conditions: Sequence[Condition]) -> int:
         sql, args = self._st.count(conditions)
@@ -185,8 +184,7 @@ class PgTableOps(Generic[T]):
             args.extend(after)
         args.append(limit + 1)
         rows = await self._reader.fetch(sql, args)
-        make = self._table.from_record
-        return [make(r) for r in rows[:limit]], len(rows) > limit
+        return self._table.from_records(rows[:limit]), len(rows) > limit
 
     # -- bulk -------------------------------------------------------------
 
@@ -238,8 +236,7 @@ class PgTableOps(Generic[T]):
             stored = await call(conn, "fetch", sql, ())
             await call(conn, "execute", f"DROP TABLE {quote(staging)}", ())
         if returning:
-            make = table.from_record
-            return [make(r) for r in stored]
+            return table.from_records(stored)
         inserted = sum(1 for r in stored if r[0])
         return UpsertResult(inserted=inserted, updated=len(stored) - inserted)
 
@@ -249,7 +246,10 @@ class PgTableOps(Generic[T]):
         self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
     ) -> Stream[T]:
         sql, args = self._st.select(conditions, orders)
-        result: Stream[T] = stream_rows(self._reader, sql, args, self._table.from_record, prefetch)
+        table = self._table
+        result: Stream[T] = stream_rows(
+            self._reader, sql, args, table.from_record, prefetch, make_many=table.from_records
+        )
         return result
 
     def cursor(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> Any:
@@ -258,10 +258,20 @@ class PgTableOps(Generic[T]):
 
 
 def stream_rows(
-    runner: PgRunner, sql: str, args: Sequence[Any], make: Any, prefetch: int
+    runner: PgRunner,
+    sql: str,
+    args: Sequence[Any],
+    make: Any,
+    prefetch: int,
+    *,
+    make_many: Any = None,
 ) -> Stream[Any]:
-    """A `Stream` of `make(row)` over a server-side cursor for `sql`."""
-    return Stream(PgSource(runner.reading(), sql, args, make, prefetch))
+    """A `Stream` of `make(row)` over a server-side cursor for `sql`.
+
+    `make_many(rows)`, if given, maps a whole batch (a list comprehension
+    with no call per row is measurably faster on big streams).
+    """
+    return Stream(PgSource(runner.reading(), sql, args, make, prefetch, make_many=make_many))
 
 
 @asynccontextmanager

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 
 from ._bouncer import split_dsn
+from ._conn import mark_lent
 from ._dsn import mask_dsn
 from ._pg import DRIVER_ERRORS, PgRunner, PoolReading, PoolSession, call, gone
 from ._pg import discard as discard_connection
@@ -179,6 +180,7 @@ class Replicas:
             except (*DRIVER_ERRORS, TimeoutError) as exc:
                 self.mark_down(replica, f"no connection ({type(exc).__name__}: {exc})")
                 continue
+            mark_lent(conn)
             try:
                 await conn.execute(statement)
             except DRIVER_ERRORS as exc:
@@ -225,6 +227,7 @@ class Replicas:
             except (*DRIVER_ERRORS, TimeoutError) as exc:
                 self.mark_down(replica, f"no connection ({type(exc).__name__}: {exc})")
                 continue
+            mark_lent(conn)
             try:
                 return True, await call(conn, name, sql, args)
             except (*_FALLBACK, asyncpg.InterfaceError) as exc:
@@ -250,21 +253,21 @@ class RoutedSession(PoolSession):
         self.wrote_at = -math.inf
         self._reader = ReplicaReader(db, self)
 
-    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
+    async def _run(self, name: str, sql: str, args: Sequence[Any], raw: bool = False) -> Any:
         self.wrote_at = time.monotonic()
-        return await super()._run(name, sql, args)
+        return await super()._run(name, sql, args, raw)
 
-    def atomic(self) -> Any:
+    def atomic(self, raw: bool = False) -> Any:
         self.wrote_at = time.monotonic()
-        return super().atomic()
+        return super().atomic(raw)
 
     def ops(self, table: Table[Any]) -> PgTableOps[Any]:
         from ._pgops import PgTableOps
 
         return PgTableOps(self, table, reader=self._reader)
 
-    def reading(self) -> PoolReading:
-        return self._reader.reading()
+    def reading(self, raw: bool = False) -> PoolReading:
+        return self._reader.reading(raw)
 
 
 class ReplicaReader(PgRunner):
@@ -286,8 +289,8 @@ class ReplicaReader(PgRunner):
         async with self._db.acquire(_raw=False) as conn:
             return await call(conn, name, sql, args)
 
-    def reading(self) -> PoolReading:
-        return PoolReading(self._db, replica=not self._on_primary())
+    def reading(self, raw: bool = False) -> PoolReading:
+        return PoolReading(self._db, replica=not self._on_primary(), raw=raw)
 
     def __repr__(self) -> str:
         return f"<replicas of {self._db!r}>"

@@ -208,11 +208,13 @@ class PgSource(Generic[T]):
         args: Sequence[Any],
         make: Callable[[Any], T],
         prefetch: int,
+        *,
+        make_many: Callable[[list[Any]], list[T]] | None = None,
     ) -> None:
         self._reading = reading
         self._sql = sql
         self._args = args
-        self._make = make
+        self._make_many = make_many or (lambda rows: [make(r) for r in rows])
         self._prefetch = prefetch
         self._cursor: Any = None
         self._lent: Lent | None = None
@@ -227,8 +229,7 @@ class PgSource(Generic[T]):
         rows = await self._lent.cursor_call(self._cursor.fetch, self._prefetch)
         if len(rows) < self._prefetch:
             self._done = True
-        make = self._make
-        return [make(r) for r in rows]
+        return self._make_many(rows)
 
     async def close(self) -> None:
         self._done = True
