@@ -340,11 +340,16 @@ class Database:
         """A pooled connection, or `PoolTimeout` after `acquire_timeout`."""
         pool = self.pool
         try:
-            # asyncio.timeout rather than acquire(timeout=), which runs the
-            # wait in a task of its own: a task per acquire is a measurable
-            # part of a short request.
-            async with asyncio.timeout(self.acquire_timeout):
+            if pool.get_idle_size():
+                # A connection is free: acquiring it does not wait (at worst
+                # it reconnects, bounded by connect_timeout), so the timeout,
+                # a measurable part of a short request, is not armed.
                 conn = await pool.acquire()
+            else:
+                # asyncio.timeout rather than acquire(timeout=), which runs
+                # the wait in a task of its own.
+                async with asyncio.timeout(self.acquire_timeout):
+                    conn = await pool.acquire()
         except TimeoutError:
             if pool.get_size() < self.max_size or pool.get_idle_size() > 0:
                 # Not all in use: the time went on opening a connection.

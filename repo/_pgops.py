@@ -90,7 +90,8 @@ class PgTableOps(Generic[T]):
         return table.from_record(row)
 
     async def get(self, key: Any) -> T:
-        row = await self._reader.fetchrow(self._st.get, (key,))
+        # _run rather than fetchrow: one coroutine fewer on the hottest path.
+        row = await self._reader._run("fetchrow", self._st.get, (key,))
         if row is None:
             raise self._table.not_found(key)
         return self._table.from_record(row)
