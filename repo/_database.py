@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
@@ -15,6 +16,7 @@ import asyncpg
 
 from ._bouncer import pool_options, refuse_transaction_pooling
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
+from ._observe import EventHook, Observer
 from ._pg import ConnectionSession, PoolSession, TransactionSession, call, gone
 from ._pg import discard as drop
 from ._replicas import Replicas, RoutedSession
@@ -68,6 +70,9 @@ class Database:
         replicas: Sequence[str] = (),
         max_replica_lag: float = 5.0,
         replica_check_interval: float = 1.0,
+        slow_statement: float | None = 1.0,
+        on_event: EventHook | None = None,
+        log_parameters: bool = False,
     ) -> None:
         if dsn is not None:
             validate_dsn(dsn)
@@ -81,6 +86,9 @@ class Database:
                 "max_replica_lag must be >= 0 and replica_check_interval > 0 seconds, got "
                 f"{max_replica_lag!r} and {replica_check_interval!r}"
             )
+            raise ConfigurationError(msg)
+        if slow_statement is not None and not slow_statement >= 0:
+            msg = f"slow_statement must be >= 0 seconds (None: off), got {slow_statement!r}"
             raise ConfigurationError(msg)
         if not 0 <= min_size <= max_size or max_size < 1:
             msg = f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
@@ -118,6 +126,10 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Future[Self] | None = None
         self._closed = False
+        self.observer = Observer(slow_statement, on_event, log_parameters)
+        # Connections the pool opened: an acquire during which this moved
+        # had to wait for one.
+        self._opened = 0
 
     @classmethod
     def connect(
@@ -141,6 +153,9 @@ class Database:
         replicas: Sequence[str] = (),
         max_replica_lag: float = 5.0,
         replica_check_interval: float = 1.0,
+        slow_statement: float | None = 1.0,
+        on_event: EventHook | None = None,
+        log_parameters: bool = False,
     ) -> Self:
         """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
 
@@ -175,6 +190,14 @@ class Database:
           skipped (reads then fall back to the primary); also how long a
           pool-level repository reads from the primary after it wrote.
         - `replica_check_interval`: seconds between replica health checks.
+        - `slow_statement`: seconds from which a statement is logged at
+          WARNING on the ``repo.sql`` logger (default 1.0; None: never).
+          Every statement is logged there at DEBUG.
+        - `on_event`: ``fn(event)`` called with a `StatementEvent` for every
+          statement and a `PoolEvent` for every pool event; more with
+          `add_event_hook`. A hook that raises is logged, never propagated.
+        - `log_parameters`: show parameter values in the DEBUG and WARNING
+          records (default off: they may hold personal data or secrets).
         """
         return cls(
             dsn,
@@ -195,6 +218,9 @@ class Database:
             replicas=replicas,
             max_replica_lag=max_replica_lag,
             replica_check_interval=replica_check_interval,
+            slow_statement=slow_statement,
+            on_event=on_event,
+            log_parameters=log_parameters,
         )
 
     # -- life -----------------------------------------------------------
@@ -261,7 +287,10 @@ class Database:
 
     async def _open_replicas(self, options: dict[str, Any]) -> None:
         replicas = Replicas(
-            self.max_replica_lag, self._replica_check_interval, self.acquire_timeout
+            self.max_replica_lag,
+            self._replica_check_interval,
+            self.acquire_timeout,
+            self.observer,
         )
         self._replicas = replicas
         try:
@@ -284,10 +313,27 @@ class Database:
         log.info("the database is at the migrations' head %s", ", ".join(head))
 
     async def _init(self, conn: asyncpg.Connection) -> None:
+        self._opened += 1
+        conn.add_termination_listener(self._closed_connection)
+        self.observer.pool_event("connection_opened", f"to {self.dsn}")
         if self._json_codecs:
             await _json_codecs(conn)
         if self._user_init is not None:
             await self._user_init(conn)
+
+    def _closed_connection(self, conn: object) -> None:
+        # Called by asyncpg for every connection that closes, which is how
+        # its own replacements (max_queries, idle lifetime) are seen.
+        if not self._closed:
+            self.observer.pool_event("connection_closed", f"to {self.dsn}")
+
+    def add_event_hook(self, hook: EventHook) -> None:
+        """Also call ``hook(event)`` for every `StatementEvent` and `PoolEvent`."""
+        self.observer.add_hook(hook)
+
+    def remove_event_hook(self, hook: EventHook) -> None:
+        """Stop calling `hook` (`ValueError` if it was not added)."""
+        self.observer.remove_hook(hook)
 
     async def close(self) -> None:
         """Close every connection, waiting for those in use to come back."""
@@ -332,6 +378,11 @@ class Database:
     async def _take(self) -> PooledConnection:
         """A pooled connection, or `PoolTimeout` after `acquire_timeout`."""
         pool = self.pool
+        opened = self._opened
+        # No holder free: this acquire waits for a release. (asyncpg's own
+        # queue: get_idle_size() walks every holder, too slow for here.)
+        exhausted: bool = pool._queue.empty()  # type: ignore[attr-defined]
+        start = perf_counter()
         try:
             conn = await pool.acquire(timeout=self.acquire_timeout)
         except TimeoutError:
@@ -353,6 +404,12 @@ class Database:
             # opens a fresh connection on the next acquire, so it recovers by
             # itself once the server is back.
             raise translate(exc, closed=True, context=f"connecting to {self.dsn}") from exc
+        if exhausted or opened != self._opened:
+            if exhausted:
+                detail = f"the pool was exhausted (all {self.max_size} in use)"
+            else:
+                detail = "a new connection had to be opened"
+            self.observer.pool_event("acquire_wait", detail, perf_counter() - start)
         return conn
 
     async def _give_back(self, conn: Any, *, discard: bool = False) -> None:
@@ -363,10 +420,18 @@ class Database:
         pool = self._pool
         if pool is None:
             return
-        if not gone(conn) and (discard or conn.is_in_transaction()):
+        if gone(conn):
+            self.observer.pool_event("connection_replaced", "it was lost or closed while in use")
+        elif discard or conn.is_in_transaction():
             # Its state is unknown (a COMMIT or ROLLBACK cut off half-way, a
             # transaction left open): never hand it to the next user.
             conn.terminate()
+            reason = (
+                "its state is unknown (a BEGIN, COMMIT or ROLLBACK was cut off)"
+                if discard
+                else "it was left inside a transaction"
+            )
+            self.observer.pool_event("connection_replaced", reason)
         try:
             # A connection already gone is a no-op here, or is cleaned up.
             await pool.release(conn)
@@ -379,6 +444,7 @@ class Database:
             # The reset on release failed: asyncpg terminated it already,
             # or this does; the pool opens a fresh one when needed.
             drop(conn)
+            self.observer.pool_event("connection_replaced", "its reset on release failed")
 
     async def _begin_read(self, statement: str) -> Any:
         """A connection inside `statement` (a read-only BEGIN): a replica's, else the primary's."""
@@ -388,7 +454,7 @@ class Database:
                 return conn
         conn = await self._take()
         try:
-            await call(conn, "execute", statement, ())
+            await call(conn, "execute", statement, (), self.observer)
         except BaseException:
             # Shielded, and discarded: a BEGIN failed or cancelled in flight
             # leaves the connection in a state nobody knows.
@@ -425,7 +491,7 @@ class Database:
             msg = f"repository() takes a Repository subclass, got {cls!r}"
             raise InvalidState(msg)
         if connection is not None:
-            return cls(ConnectionSession(connection, declare=self.pgbouncer))
+            return cls(ConnectionSession(connection, declare=self.pgbouncer, obs=self.observer))
         if self._replica_dsns:
             return cls(RoutedSession(self))
         return cls(PoolSession(self))
