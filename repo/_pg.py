@@ -100,14 +100,19 @@ async def call(
         raise translate(exc, closed=gone(conn)) from exc
     if obs is not None:
         # The hot path: with no hook, no DEBUG and a fast statement, nothing
-        # more than these checks runs (isEnabledFor is cached by logging).
+        # more than these checks runs.
         elapsed = perf_counter() - start
-        if obs.hooks or elapsed >= obs.slow or sql_log.isEnabledFor(_DEBUG):
+        if obs.hooks or elapsed >= obs.slow or debug_cached(_DEBUG) is not False:
             obs.statement(name, sql, args, elapsed, result=result)
     return result
 
 
 _DEBUG = logging.DEBUG
+# The logger's own cache of isEnabledFor answers (a dict that logging empties
+# whenever a level changes): one lookup instead of a method call per
+# statement. Not cached yet (None) leads to Observer.statement, whose
+# isEnabledFor fills it.
+debug_cached: Callable[[int], bool | None] = getattr(sql_log, "_cache", {}).get
 
 
 class Lent:
@@ -166,7 +171,9 @@ class Lent:
         self, fn: Any, args: tuple[Any, ...], elapsed: float, result: Any, error: Exception | None
     ) -> None:
         obs = self.obs
-        if obs is None or not (obs.hooks or elapsed >= obs.slow or sql_log.isEnabledFor(_DEBUG)):
+        if obs is None or not (
+            obs.hooks or elapsed >= obs.slow or debug_cached(_DEBUG) is not False
+        ):
             return
         name = getattr(fn, "__name__", "")
         if name in ("fetch", "fetchrow", "forward"):
