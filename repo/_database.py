@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
@@ -294,7 +295,8 @@ class Database:
         )
         self._replicas = replicas
         try:
-            await replicas.open(self._replica_dsns, {**options, "init": self._init}, self.pool)
+            init = functools.partial(self._init, replica=True)
+            await replicas.open(self._replica_dsns, {**options, "init": init}, self.pool)
         except BaseException:
             await self.close()
             raise
@@ -312,20 +314,24 @@ class Database:
         check_revision(current, head, known)
         log.info("the database is at the migrations' head %s", ", ".join(head))
 
-    async def _init(self, conn: asyncpg.Connection) -> None:
-        self._opened += 1
-        conn.add_termination_listener(self._closed_connection)
-        self.observer.pool_event("connection_opened", f"to {self.dsn}")
+    async def _init(self, conn: asyncpg.Connection, *, replica: bool = False) -> None:
+        if replica:
+            where = "to a replica"
+        else:
+            where = f"to {self.dsn}"
+            self._opened += 1
+        # asyncpg calls this for every connection that closes, which is how
+        # its own replacements (max_queries, idle lifetime) are seen.
+        conn.add_termination_listener(lambda _: self._closed_connection(where))
+        self.observer.pool_event("connection_opened", where)
         if self._json_codecs:
             await _json_codecs(conn)
         if self._user_init is not None:
             await self._user_init(conn)
 
-    def _closed_connection(self, conn: object) -> None:
-        # Called by asyncpg for every connection that closes, which is how
-        # its own replacements (max_queries, idle lifetime) are seen.
+    def _closed_connection(self, where: str) -> None:
         if not self._closed:
-            self.observer.pool_event("connection_closed", f"to {self.dsn}")
+            self.observer.pool_event("connection_closed", where)
 
     def add_event_hook(self, hook: EventHook) -> None:
         """Also call ``hook(event)`` for every `StatementEvent` and `PoolEvent`."""
