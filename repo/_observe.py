@@ -136,6 +136,9 @@ class Observer:
 
     def remove_hook(self, hook: EventHook) -> None:
         hooks = list(self.hooks)
+        if hook not in hooks:
+            msg = f"{hook!r} is not an event hook of this Database: add it with add_event_hook"
+            raise ValueError(msg)
         hooks.remove(hook)
         self.hooks = tuple(hooks)
 

@@ -94,6 +94,20 @@ async def test_unit_of_work_statements(
     assert messages[1].endswith("1 row")
 
 
+async def test_stream_batches_logged(debug_db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """A pool-level stream logs its BEGIN, the cursor's query, each FETCH batch, its ROLLBACK."""
+    brands = debug_db.repository(BrandRepository)
+    await brands.add_many([Brand(f"b{i}") for i in range(5)])
+    caplog.clear()
+    assert len([b async for b in brands.stream(prefetch=2)]) == 5
+    messages = [m for m in (r.getMessage() for r in sql_records(caplog)) if m.startswith('"')]
+    assert messages[0].startswith('"BEGIN READ ONLY" took ')
+    assert messages[1].startswith('"SELECT "brand_name", "brand_id" FROM "brand"')
+    fetches = [m for m in messages if m.startswith('"FETCH 2 FROM cursor for SELECT')]
+    assert [m.rpartition(", ")[2] for m in fetches] == ["2 rows", "2 rows", "1 row"]
+    assert messages[-1].startswith('"ROLLBACK" took ')
+
+
 async def test_failing_statement_logged(
     debug_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -209,7 +223,7 @@ async def test_hooks_added_and_removed(dsn: str) -> None:
         await brands.count()
         db.remove_event_hook(first.append)
         await brands.count()
-        with pytest.raises(ValueError, match=r"remove"):
+        with pytest.raises(ValueError, match=r"not an event hook"):
             db.remove_event_hook(first.append)
     assert (len(first), len(second)) == (1, 2)
 
