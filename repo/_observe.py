@@ -89,6 +89,9 @@ def row_count(name: str, result: Any) -> int | None:
     """The rows a `name` call (``fetch``, ``execute``, ...) returned or affected."""
     if isinstance(result, list):
         return len(result)
+    if name == "fetchval":
+        # One value, whatever the rows: a count(*) is not a row count.
+        return None
     if name == "fetchrow":
         return 0 if result is None else 1
     if isinstance(result, str):
@@ -154,7 +157,7 @@ class Observer:
         result: Any = None,
         error: BaseException | None = None,
     ) -> None:
-        """Log and publish one statement (the caller checked that someone wants it)."""
+        """Log and publish one statement, if anyone listens (the hot path checks first)."""
         slow = elapsed >= self.slow
         level = logging.WARNING if slow else logging.DEBUG
         hooks = self.hooks
