@@ -9,6 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from ._bulk import UpsertResult
 from ._database import Database
 from ._mapping import Column, ForeignKey, Table
+from ._observe import PoolEvent, StatementEvent
 from ._paging import Page
 from ._query import Op, between, eq, ge, gt, ilike, in_, le, like, lt, ne, not_in
 from ._repository import Repository
@@ -68,6 +69,7 @@ __all__ = [
     "NotSupportedInMemory",
     "Op",
     "Page",
+    "PoolEvent",
     "PoolTimeout",
     "QueryCanceled",
     "ReadOnlyViolation",
@@ -77,6 +79,7 @@ __all__ = [
     "SchemaMismatch",
     "SerializationFailure",
     "StaleEntity",
+    "StatementEvent",
     "Stream",
     "Table",
     "TransactionAborted",

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from time import perf_counter
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 
@@ -16,6 +18,7 @@ import asyncpg
 from ._bouncer import pool_options, refuse_transaction_pooling
 from ._conn import RepoConnection, mark_lent, mark_raw, reset_on_release
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
+from ._observe import EventHook, Observer
 from ._pg import ConnectionSession, PoolSession, TransactionSession, call, gone
 from ._pg import discard as drop
 from ._replicas import Replicas, RoutedSession
@@ -80,6 +83,9 @@ class Database:
         replicas: Sequence[str] = (),
         max_replica_lag: float = 5.0,
         replica_check_interval: float = 1.0,
+        slow_statement: float | None = 1.0,
+        on_event: EventHook | None = None,
+        log_parameters: bool = False,
     ) -> None:
         if dsn is not None:
             validate_dsn(dsn)
@@ -93,6 +99,9 @@ class Database:
                 "max_replica_lag must be >= 0 and replica_check_interval > 0 seconds, got "
                 f"{max_replica_lag!r} and {replica_check_interval!r}"
             )
+            raise ConfigurationError(msg)
+        if slow_statement is not None and not slow_statement >= 0:
+            msg = f"slow_statement must be >= 0 seconds (None: off), got {slow_statement!r}"
             raise ConfigurationError(msg)
         if not 0 <= min_size <= max_size or max_size < 1:
             msg = f"need 0 <= min_size <= max_size and max_size >= 1, got {min_size}, {max_size}"
@@ -133,6 +142,10 @@ class Database:
         self._pool: asyncpg.Pool | None = None
         self._opening: asyncio.Future[Self] | None = None
         self._closed = False
+        self.observer = Observer(slow_statement, on_event, log_parameters)
+        # Connections the pool opened: an acquire during which this moved
+        # had to wait for one.
+        self._opened = 0
 
     @classmethod
     def connect(
@@ -156,6 +169,9 @@ class Database:
         replicas: Sequence[str] = (),
         max_replica_lag: float = 5.0,
         replica_check_interval: float = 1.0,
+        slow_statement: float | None = 1.0,
+        on_event: EventHook | None = None,
+        log_parameters: bool = False,
     ) -> Self:
         """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
 
@@ -190,6 +206,14 @@ class Database:
           skipped (reads then fall back to the primary); also how long a
           pool-level repository reads from the primary after it wrote.
         - `replica_check_interval`: seconds between replica health checks.
+        - `slow_statement`: seconds from which a statement is logged at
+          WARNING on the ``repo.sql`` logger (default 1.0; None: never).
+          Every statement is logged there at DEBUG.
+        - `on_event`: ``fn(event)`` called with a `StatementEvent` for every
+          statement and a `PoolEvent` for every pool event; more with
+          `add_event_hook`. A hook that raises is logged, never propagated.
+        - `log_parameters`: show parameter values in the DEBUG and WARNING
+          records (default off: they may hold personal data or secrets).
         """
         return cls(
             dsn,
@@ -210,6 +234,9 @@ class Database:
             replicas=replicas,
             max_replica_lag=max_replica_lag,
             replica_check_interval=replica_check_interval,
+            slow_statement=slow_statement,
+            on_event=on_event,
+            log_parameters=log_parameters,
         )
 
     # -- life -----------------------------------------------------------
@@ -276,11 +303,15 @@ class Database:
 
     async def _open_replicas(self, options: dict[str, Any]) -> None:
         replicas = Replicas(
-            self.max_replica_lag, self._replica_check_interval, self.acquire_timeout
+            self.max_replica_lag,
+            self._replica_check_interval,
+            self.acquire_timeout,
+            self.observer,
         )
         self._replicas = replicas
         try:
-            await replicas.open(self._replica_dsns, {**options, "init": self._init}, self.pool)
+            init = functools.partial(self._init, replica=True)
+            await replicas.open(self._replica_dsns, {**options, "init": init}, self.pool)
         except BaseException:
             await self.close()
             raise
@@ -298,7 +329,16 @@ class Database:
         check_revision(current, head, known)
         log.info("the database is at the migrations' head %s", ", ".join(head))
 
-    async def _init(self, conn: asyncpg.Connection) -> None:
+    async def _init(self, conn: asyncpg.Connection, *, replica: bool = False) -> None:
+        if replica:
+            where = "to a replica"
+        else:
+            where = f"to {self.dsn}"
+            self._opened += 1
+        # asyncpg calls this for every connection that closes, which is how
+        # its own replacements (max_queries, idle lifetime) are seen.
+        conn.add_termination_listener(lambda _: self._closed_connection(where))
+        self.observer.pool_event("connection_opened", where)
         if self._json_codecs:
             await _json_codecs(conn)
         if self._user_init is not None:
@@ -306,6 +346,18 @@ class Database:
             # What the hook set at session level lasts until the first
             # release, as with asyncpg's pool: that release fully resets.
             mark_raw(conn)
+
+    def _closed_connection(self, where: str) -> None:
+        if not self._closed:
+            self.observer.pool_event("connection_closed", where)
+
+    def add_event_hook(self, hook: EventHook) -> None:
+        """Also call ``hook(event)`` for every `StatementEvent` and `PoolEvent`."""
+        self.observer.add_hook(hook)
+
+    def remove_event_hook(self, hook: EventHook) -> None:
+        """Stop calling `hook` (`ValueError` if it was not added)."""
+        self.observer.remove_hook(hook)
 
     async def close(self) -> None:
         """Close every connection, waiting for those in use to come back."""
@@ -350,8 +402,12 @@ class Database:
     async def _take(self) -> PooledConnection:
         """A pooled connection, or `PoolTimeout` after `acquire_timeout`."""
         pool = self.pool
+        opened = self._opened
+        # No slot free: this acquire waits for a release.
+        exhausted = not _has_free(pool)
+        start = perf_counter()
         try:
-            if _has_free(pool):
+            if not exhausted:
                 # A connection is free: acquiring it does not wait (at worst
                 # it reconnects, bounded by connect_timeout), so the timeout,
                 # a measurable part of a short request, is not armed.
@@ -381,6 +437,12 @@ class Database:
             # itself once the server is back.
             raise translate(exc, closed=True, context=f"connecting to {self.dsn}") from exc
         mark_lent(conn)
+        if exhausted or opened != self._opened:
+            if exhausted:
+                detail = f"the pool was exhausted (all {self.max_size} in use)"
+            else:
+                detail = "a new connection had to be opened"
+            self.observer.pool_event("acquire_wait", detail, perf_counter() - start)
         return conn
 
     async def _give_back(self, conn: Any, *, discard: bool = False) -> None:
@@ -391,10 +453,18 @@ class Database:
         pool = self._pool
         if pool is None:
             return
-        if not gone(conn) and (discard or conn.is_in_transaction()):
+        if gone(conn):
+            self.observer.pool_event("connection_replaced", "it was lost or closed while in use")
+        elif discard or conn.is_in_transaction():
             # Its state is unknown (a COMMIT or ROLLBACK cut off half-way, a
             # transaction left open): never hand it to the next user.
             conn.terminate()
+            reason = (
+                "its state is unknown (a BEGIN, COMMIT or ROLLBACK was cut off)"
+                if discard
+                else "it was left inside a transaction"
+            )
+            self.observer.pool_event("connection_replaced", reason)
         try:
             # A connection already gone is a no-op here, or is cleaned up.
             await pool.release(conn)
@@ -407,6 +477,7 @@ class Database:
             # The reset on release failed: asyncpg terminated it already,
             # or this does; the pool opens a fresh one when needed.
             drop(conn)
+            self.observer.pool_event("connection_replaced", "its reset on release failed")
 
     async def _begin_read(self, statement: str) -> Any:
         """A connection inside `statement` (a read-only BEGIN): a replica's, else the primary's."""
@@ -416,7 +487,7 @@ class Database:
                 return conn
         conn = await self._take()
         try:
-            await call(conn, "execute", statement, ())
+            await call(conn, "execute", statement, (), self.observer)
         except BaseException:
             # Shielded, and discarded: a BEGIN failed or cancelled in flight
             # leaves the connection in a state nobody knows.
@@ -455,7 +526,7 @@ class Database:
             msg = f"repository() takes a Repository subclass, got {cls!r}"
             raise InvalidState(msg)
         if connection is not None:
-            return cls(ConnectionSession(connection, declare=self.pgbouncer))
+            return cls(ConnectionSession(connection, declare=self.pgbouncer, obs=self.observer))
         if self._replica_dsns:
             return cls(RoutedSession(self))
         return cls(PoolSession(self))

@@ -12,8 +12,10 @@ and for a server-side cursor (`reading`).
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import asyncpg
@@ -21,6 +23,8 @@ import asyncpg
 from ._begin import begin_statement
 from ._conn import mark_raw
 from ._mapping import Table
+from ._observe import Observer
+from ._observe import log as sql_log
 from .errors import InvalidState, translate
 
 if TYPE_CHECKING:
@@ -80,27 +84,56 @@ def discard(conn: Any) -> None:
         conn.terminate()
 
 
-async def call(conn: Conn, name: str, sql: str, args: Sequence[Any]) -> Any:
-    """``conn.<name>(sql, *args)`` with driver errors translated."""
+async def call(
+    conn: Conn, name: str, sql: str, args: Sequence[Any], obs: Observer | None = None
+) -> Any:
+    """``conn.<name>(sql, *args)`` with driver errors translated, observed by `obs`."""
+    start = perf_counter()
     try:
-        return await getattr(conn, name)(sql, *args)
+        result = await getattr(conn, name)(sql, *args)
     except DRIVER_ERRORS as exc:
+        if obs is not None:
+            obs.statement(name, sql, args, perf_counter() - start, error=exc)
         if isinstance(exc, asyncpg.exceptions.InternalClientError):
             # The driver lost track of the protocol (the server ended the
             # session while the connection sat idle): it cannot be used again.
             discard(conn)
         raise translate(exc, closed=gone(conn)) from exc
+    if obs is not None:
+        # The hot path: with no hook, no DEBUG and a fast statement, nothing
+        # more than these checks runs.
+        elapsed = perf_counter() - start
+        if obs.hooks or elapsed >= obs.slow or debug_cached(_DEBUG) is not False:
+            obs.statement(name, sql, args, elapsed, result=result)
+    return result
+
+
+_DEBUG = logging.DEBUG
+# The logger's own cache of isEnabledFor answers (a dict that logging empties
+# whenever a level changes): one lookup instead of a method call per
+# statement. Not cached yet (None) leads to Observer.statement, whose
+# isEnabledFor fills it.
+debug_cached: Callable[[int], bool | None] = getattr(sql_log, "_cache", {}).get
 
 
 class Lent:
     """A connection lent for several statements; `lock` guards it between them."""
 
-    __slots__ = ("conn", "declare", "lock")
+    __slots__ = ("conn", "declare", "lock", "obs", "query")
 
-    def __init__(self, conn: Conn, lock: asyncio.Lock | None, *, declare: bool = False) -> None:
+    def __init__(
+        self,
+        conn: Conn,
+        lock: asyncio.Lock | None,
+        *,
+        declare: bool = False,
+        obs: Observer | None = None,
+    ) -> None:
         self.conn = conn
         self.lock = lock
         self.declare = declare
+        self.obs = obs
+        self.query = ""
 
     async def open_cursor(self, sql: str, args: Sequence[Any]) -> Any:
         """A cursor for `sql` (the portal lives until the transaction ends).
@@ -108,6 +141,7 @@ class Lent:
         asyncpg's own, or with `declare` (behind PgBouncer) a ``DECLARE``d
         one, which needs no named prepared statement.
         """
+        self.query = sql
         if self.declare:
             from ._bouncer import declare_cursor
 
@@ -116,16 +150,43 @@ class Lent:
 
     async def cursor_call(self, fn: Any, *args: Any) -> Any:
         """`fn(*args)` on this connection, taking its turn, with errors translated."""
+        start = perf_counter()
         try:
             if self.lock is None:
-                return await fn(*args)
-            async with self.lock:
-                return await fn(*args)
+                result = await fn(*args)
+            else:
+                async with self.lock:
+                    result = await fn(*args)
         except DRIVER_ERRORS as exc:
+            if self.obs is not None:
+                self._observe(fn, args, perf_counter() - start, None, exc)
             if isinstance(exc, asyncpg.exceptions.NoActiveSQLTransactionError):
                 msg = "a server-side cursor needs a transaction: use a unit of work"
                 raise InvalidState(msg) from exc
             raise translate(exc, closed=gone(self.conn)) from exc
+        if self.obs is not None:
+            self._observe(fn, args, perf_counter() - start, result, None)
+        return result
+
+    def _observe(
+        self, fn: Any, args: tuple[Any, ...], elapsed: float, result: Any, error: Exception | None
+    ) -> None:
+        obs = self.obs
+        if obs is None or not (
+            obs.hooks or elapsed >= obs.slow or debug_cached(_DEBUG) is not False
+        ):
+            return
+        name = getattr(fn, "__name__", "")
+        if name in ("fetch", "fetchrow", "forward"):
+            # A batch of an open cursor: no parameters of its own.
+            count = args[0] if args else 1
+            verb = "MOVE" if name == "forward" else "FETCH"
+            sql = f"{verb} {count} FROM cursor for {self.query}"
+            obs.statement(name, sql, (), elapsed, result=result, error=error)
+        else:
+            # Opening the cursor: its query and parameters.
+            params = args[2] if name == "declare_cursor" else args[1:]
+            obs.statement("cursor", self.query, params, elapsed, error=error)
 
 
 class Reading:
@@ -163,13 +224,13 @@ class PoolReading(Reading):
             self._conn = await self._db._begin_read("BEGIN READ ONLY")
             if self._raw:
                 mark_raw(self._conn)
-            return Lent(self._conn, None, declare=self._db.pgbouncer)
+            return Lent(self._conn, None, declare=self._db.pgbouncer, obs=self._db.observer)
         conn = await self._db._take()
         self._conn = conn
         if self._raw:
             mark_raw(conn)
-        await call(conn, "execute", "BEGIN READ ONLY", ())
-        return Lent(conn, None, declare=self._db.pgbouncer)
+        await call(conn, "execute", "BEGIN READ ONLY", (), self._db.observer)
+        return Lent(conn, None, declare=self._db.pgbouncer, obs=self._db.observer)
 
     async def close(self) -> None:
         if self._closed:
@@ -180,13 +241,15 @@ class PoolReading(Reading):
             # A stream broken off, failed or cancelled must not leave its
             # connection inside a transaction, nor out of the pool.
             try:
-                await _end(conn, "ROLLBACK")
+                await _end(conn, "ROLLBACK", self._db.observer)
             finally:
                 await self._db._give_back(conn)
 
 
 class PgRunner:
     """Hand-written SQL on some connection, with errors translated."""
+
+    obs: Observer | None = None
 
     async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         raise NotImplementedError
@@ -246,6 +309,7 @@ class PoolSession(PgRunner):
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self.obs = db.observer
 
     async def _run(self, name: str, sql: str, args: Sequence[Any], raw: bool = False) -> Any:
         db = self._db
@@ -253,7 +317,7 @@ class PoolSession(PgRunner):
         if raw:
             mark_raw(conn)
         try:
-            return await call(conn, name, sql, args)
+            return await call(conn, name, sql, args, self.obs)
         finally:
             # Not shielded here: the only await in _give_back on this path is
             # asyncpg's Pool.release, which shields itself, so a cancelled
@@ -270,10 +334,10 @@ class PoolSession(PgRunner):
             mark_raw(conn)
         committing = discard = False
         try:
-            await call(conn, "execute", "BEGIN", ())
+            await call(conn, "execute", "BEGIN", (), self.obs)
             yield conn
             committing = True
-            await call(conn, "execute", "COMMIT", ())
+            await call(conn, "execute", "COMMIT", (), self.obs)
         except BaseException:
             if committing:
                 # A COMMIT that failed or was cancelled half-way: whether it
@@ -282,7 +346,7 @@ class PoolSession(PgRunner):
             else:
                 # Shielded: a cancelled operation must still end its
                 # transaction before the connection goes back to the pool.
-                await asyncio.shield(_end(conn, "ROLLBACK"))
+                await asyncio.shield(_end(conn, "ROLLBACK", self.obs))
             raise
         finally:
             # Shielded so that a cancelled task still returns its connection.
@@ -320,12 +384,18 @@ class HandWritten(PgRunner):
         return repr(self._session)
 
 
-async def _end(conn: Conn, statement: str) -> None:
+async def _end(conn: Conn, statement: str, obs: Observer | None) -> None:
     """End the transaction on `conn`; if that fails, the pool will not reuse it."""
+    start = perf_counter()
     try:
-        await conn.execute(statement)
-    except DRIVER_ERRORS:
+        status = await conn.execute(statement)
+    except DRIVER_ERRORS as exc:
+        if obs is not None:
+            obs.statement("execute", statement, (), perf_counter() - start, error=exc)
         discard(conn)
+        return
+    if obs is not None:
+        obs.statement("execute", statement, (), perf_counter() - start, result=status)
 
 
 class TransactionSession(PgRunner):
@@ -339,6 +409,7 @@ class TransactionSession(PgRunner):
         self._db = db
         self._conn: Conn | None = None
         self._lock = asyncio.Lock()
+        self.obs = db.observer
         self.describe_state: Callable[[], str] = lambda: "the unit of work is not active"
 
     @property
@@ -359,7 +430,7 @@ class TransactionSession(PgRunner):
 
     async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         async with self._lock:
-            return await call(self.current, name, sql, args)
+            return await call(self.current, name, sql, args, self.obs)
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
@@ -370,7 +441,7 @@ class TransactionSession(PgRunner):
 
     def reading(self) -> Reading:
         declare = self._db.pgbouncer
-        return Reading(lambda: Lent(self.current, self._lock, declare=declare))
+        return Reading(lambda: Lent(self.current, self._lock, declare=declare, obs=self.obs))
 
     def sql(self, method: str) -> PgRunner:
         mark_raw(self.current)
@@ -391,7 +462,7 @@ class TransactionSession(PgRunner):
             return
         self._conn = await self._db._take()
         try:
-            await call(self._conn, "execute", statement, ())
+            await call(self._conn, "execute", statement, (), self.obs)
         except BaseException:
             # Shielded: a BEGIN cancelled in flight may still have run on the
             # server; the ROLLBACK (which waits for the cancelled command to
@@ -402,7 +473,7 @@ class TransactionSession(PgRunner):
     async def _abandon(self) -> None:
         conn = self._conn
         if conn is not None and not gone(conn):
-            await _end(conn, "ROLLBACK")
+            await _end(conn, "ROLLBACK", self.obs)
         await self.close()
 
     async def commit(self) -> None:
@@ -438,14 +509,15 @@ class TransactionSession(PgRunner):
 class ConnectionSession(PgRunner):
     """A raw connection that the caller manages (its transactions included)."""
 
-    def __init__(self, conn: Conn, *, declare: bool = False) -> None:
+    def __init__(self, conn: Conn, *, declare: bool = False, obs: Observer | None = None) -> None:
         self._conn = conn
         self._lock = asyncio.Lock()
         self._declare = declare
+        self.obs = obs
 
     async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         async with self._lock:
-            return await call(self._conn, name, sql, args)
+            return await call(self._conn, name, sql, args, self.obs)
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
@@ -454,14 +526,14 @@ class ConnectionSession(PgRunner):
                 yield self._conn
                 return
             try:
-                await call(self._conn, "execute", "BEGIN", ())
+                await call(self._conn, "execute", "BEGIN", (), self.obs)
                 yield self._conn
             except BaseException:
                 # Shielded: the caller's connection must not be left inside
                 # a transaction this operation opened.
-                await asyncio.shield(_end(self._conn, "ROLLBACK"))
+                await asyncio.shield(_end(self._conn, "ROLLBACK", self.obs))
                 raise
-            await call(self._conn, "execute", "COMMIT", ())
+            await call(self._conn, "execute", "COMMIT", (), self.obs)
 
     def reading(self) -> Reading:
         def lend() -> Lent:
@@ -471,7 +543,7 @@ class ConnectionSession(PgRunner):
                     "inside `async with conn.transaction():`, or from db.repository(...)"
                 )
                 raise InvalidState(msg)
-            return Lent(self._conn, self._lock, declare=self._declare)
+            return Lent(self._conn, self._lock, declare=self._declare, obs=self.obs)
 
         return Reading(lend)
 

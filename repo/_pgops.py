@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import asynccontextmanager
+from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._bulk import (
@@ -16,6 +17,7 @@ from ._bulk import (
     upsert_positions,
 )
 from ._mapping import Table, quote
+from ._observe import Observer
 from ._pg import Conn, call, gone
 from ._query import Condition, Order
 from ._sql import statements
@@ -49,7 +51,9 @@ async def copy(
     rows: Any,
     *,
     schema: str | None,
+    obs: Observer | None = None,
 ) -> int:
+    start = perf_counter()
     try:
         status = await conn.copy_records_to_table(
             name, records=rows, columns=list(columns), schema_name=schema
@@ -57,11 +61,24 @@ async def copy(
     except InvalidQuery:
         raise
     except Exception as exc:
+        if obs is not None:
+            obs.statement(
+                "copy", _copy_sql(name, columns, schema), (), perf_counter() - start, error=exc
+            )
         err = translate(exc, closed=gone(conn), context=f"COPY into {table.name}")
         if err is exc:
             raise
         raise err from exc
+    if obs is not None:
+        elapsed = perf_counter() - start
+        obs.statement("copy", _copy_sql(name, columns, schema), (), elapsed, result=status)
     return rowcount(status)
+
+
+def _copy_sql(name: str, columns: Sequence[str], schema: str | None) -> str:
+    """The COPY statement asyncpg sends, for the log (the data itself is never shown)."""
+    target = quote(name) if schema is None else f"{quote(schema)}.{quote(name)}"
+    return f"COPY {target} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT binary)"
 
 
 class PgTableOps(Generic[T]):
@@ -196,9 +213,12 @@ class PgTableOps(Generic[T]):
         positions = tuple(i for i, c in enumerate(table.columns) if not c.generated)
         columns = [table.columns[i].column for i in positions]
         rows = records(table, entities, positions, ())
+        obs = self._runner.obs
         if not returning:
             async with self._runner.atomic() as conn:
-                return await copy(conn, table, table.name, columns, rows, schema=table.schema)
+                return await copy(
+                    conn, table, table.name, columns, rows, schema=table.schema, obs=obs
+                )
         make = table.from_record
         if isinstance(entities, Sequence) and len(entities) <= UNNEST_MAX:
             # Measured (bench notes in docs/bulk.md): one INSERT ... unnest()
@@ -211,10 +231,13 @@ class PgTableOps(Generic[T]):
             return [make(r) for r in stored]
         staging = self._st.staging_name
         async with self._runner.atomic() as conn:
-            await call(conn, "execute", self._st.staging(positions), ())
-            await copy(conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None)
-            stored = await call(conn, "fetch", self._st.bulk_insert(positions, quote(staging)), ())
-            await call(conn, "execute", f"DROP TABLE {quote(staging)}", ())
+            await call(conn, "execute", self._st.staging(positions), (), obs)
+            await copy(
+                conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None, obs=obs
+            )
+            insert = self._st.bulk_insert(positions, quote(staging))
+            stored = await call(conn, "fetch", insert, (), obs)
+            await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
         return [make(r) for r in stored]
 
     async def upsert_many(
@@ -228,14 +251,17 @@ class PgTableOps(Generic[T]):
         positions, chosen, required = upsert_many_plan(table, on, update)
         columns = [table.columns[i].column for i in positions]
         rows = records(table, entities, positions, required)
+        obs = self._runner.obs
         staging = self._st.staging_name
         ret = None if returning else "(xmax = 0) AS inserted"
         sql = self._st.upsert(positions, on, chosen, source=quote(staging), returning=ret)
         async with self._runner.atomic() as conn:
-            await call(conn, "execute", self._st.staging(positions), ())
-            await copy(conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None)
-            stored = await call(conn, "fetch", sql, ())
-            await call(conn, "execute", f"DROP TABLE {quote(staging)}", ())
+            await call(conn, "execute", self._st.staging(positions), (), obs)
+            await copy(
+                conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None, obs=obs
+            )
+            stored = await call(conn, "fetch", sql, (), obs)
+            await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
         if returning:
             return table.from_records(stored)
         inserted = sum(1 for r in stored if r[0])

@@ -26,6 +26,7 @@ import asyncpg
 from ._bouncer import split_dsn
 from ._conn import mark_lent
 from ._dsn import mask_dsn
+from ._observe import Observer
 from ._pg import DRIVER_ERRORS, PgRunner, PoolReading, PoolSession, call, gone
 from ._pg import discard as discard_connection
 from .errors import ConnectionLost, PoolTimeout, SerializationFailure
@@ -71,7 +72,14 @@ class Replica:
 class Replicas:
     """The replicas of one `Database`, their health, and connections taken from them."""
 
-    def __init__(self, max_lag: float, check_interval: float, acquire_timeout: float) -> None:
+    def __init__(
+        self,
+        max_lag: float,
+        check_interval: float,
+        acquire_timeout: float,
+        obs: Observer | None = None,
+    ) -> None:
+        self.obs = obs
         self.max_lag = max_lag
         self.check_interval = check_interval
         self.acquire_timeout = acquire_timeout
@@ -181,9 +189,13 @@ class Replicas:
                 self.mark_down(replica, f"no connection ({type(exc).__name__}: {exc})")
                 continue
             mark_lent(conn)
+            start = time.perf_counter()
             try:
-                await conn.execute(statement)
+                status = await conn.execute(statement)
             except DRIVER_ERRORS as exc:
+                if self.obs is not None:
+                    elapsed = time.perf_counter() - start
+                    self.obs.statement("execute", statement, (), elapsed, error=exc)
                 await self._release(replica, conn, broken=True)
                 self.mark_down(replica, f"failed to begin ({type(exc).__name__}: {exc})")
                 continue
@@ -192,6 +204,9 @@ class Replicas:
                 # and shielded so that the slot always goes back to the pool.
                 await asyncio.shield(self._release(replica, conn, broken=True))
                 raise
+            if self.obs is not None:
+                elapsed = time.perf_counter() - start
+                self.obs.statement("execute", statement, (), elapsed, result=status)
             self._lent[id(conn)] = replica
             return conn
         return None
@@ -205,6 +220,10 @@ class Replicas:
         if replica is None:
             return False
         broken = discard or gone(conn) or conn.is_in_transaction()
+        if broken and self.obs is not None:
+            self.obs.pool_event(
+                "connection_replaced", f"to replica {mask_dsn(replica.dsn)}: its state is unknown"
+            )
         await self._release(replica, conn, broken=broken)
         return True
 
@@ -229,7 +248,7 @@ class Replicas:
                 continue
             mark_lent(conn)
             try:
-                return True, await call(conn, name, sql, args)
+                return True, await call(conn, name, sql, args, self.obs)
             except (*_FALLBACK, asyncpg.InterfaceError) as exc:
                 # InterfaceError: the connection was lost and already detached
                 # from its pool while the error was being translated.
@@ -276,6 +295,7 @@ class ReplicaReader(PgRunner):
     def __init__(self, db: Database, owner: RoutedSession) -> None:
         self._db = db
         self._owner = owner
+        self.obs = db.observer
 
     def _on_primary(self) -> bool:
         return time.monotonic() - self._owner.wrote_at < self._db.max_replica_lag
@@ -287,7 +307,7 @@ class ReplicaReader(PgRunner):
             if done:
                 return result
         async with self._db.acquire(_raw=False) as conn:
-            return await call(conn, name, sql, args)
+            return await call(conn, name, sql, args, self.obs)
 
     def reading(self, raw: bool = False) -> PoolReading:
         return PoolReading(self._db, replica=not self._on_primary(), raw=raw)
