@@ -142,25 +142,25 @@ class Report:
 
     # -- output ---------------------------------------------------------
 
-    def _cell(self, workload: str, system: str) -> str:
+    def _cell(self, workload: str, system: str, sep: str = " ") -> str:
         if system not in self.samples.get(workload, {}):
             return "-"
         value = self.median(workload, system)
         figure = f"{value:,.1f}" if WORKLOADS[workload].lower_is_better else f"{value:,.0f}"
         if self.yardstick not in self.systems:
             return figure
-        return f"{figure} ({self.cost_ratio(workload, system):.2f}x)"
+        return f"{figure}{sep}({self.cost_ratio(workload, system):.2f}x)"
 
-    def rows(self) -> list[list[str]]:
+    def rows(self, sep: str = " ") -> list[list[str]]:
         rows = []
         for w in self.workloads:
             wl = WORKLOADS[w]
             sizes = self.meta.get("sizes", {}).get(w, "")
             rows.append(
                 [
-                    f"{w} ({sizes})" if sizes else w,
+                    f"{w}{sep}({sizes})" if sizes else w,
                     wl.unit,
-                    *(self._cell(w, s) for s in self.systems),
+                    *(self._cell(w, s, sep) for s in self.systems),
                 ]
             )
         if self.rss:
@@ -222,7 +222,7 @@ class Report:
         table = Table(title=f"cost ratio to {self.yardstick}: >1.00x is slower")
         for header in ("workload", "unit", *self.systems):
             table.add_column(header, justify="left" if header in ("workload", "unit") else "right")
-        for row in self.rows():
+        for row in self.rows(sep="\n"):
             table.add_row(*row)
         console.print(table)
         targets = self.targets()
