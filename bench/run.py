@@ -317,6 +317,7 @@ async def machine_facts(args: argparse.Namespace, admin: asyncpg.Connection) -> 
         "sqlalchemy": version("sqlalchemy"),
         "repo": version("repo"),
         "loop": args.loop + (f" {version('uvloop')}" if args.loop == "uvloop" else ""),
+        "load_average_at_start": round(os.getloadavg()[0], 2),
         "rows": args.rows,
         "rounds": args.rounds,
         "pool": 10,
@@ -356,6 +357,7 @@ async def bench(args: argparse.Namespace) -> Report:
                             f"[round {r + 1}/{args.rounds} {time.perf_counter() - started:6.0f}s] "
                             f"{workload:<10} {name:<14} {figure:>12,.1f} {unit}"
                         )
+            meta["load_average_at_end"] = round(os.getloadavg()[0], 2)
         finally:
             for system in opened:
                 await system.close()
