@@ -94,7 +94,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         description="The same workloads on asyncpg, asyncpg+attrs, repo and SQLAlchemy.",
     )
     parser.add_argument("--rows", type=int, help="rows in the table (default 1,000,000)")
-    parser.add_argument("--rounds", type=int, help="rounds; medians reported (default 5)")
+    parser.add_argument("--rounds", type=int, help="rounds; medians reported (default 3)")
     parser.add_argument(
         "--quick", action="store_true", help="a smoke test: small sizes, 100,000 rows, 1 round"
     )
@@ -113,7 +113,9 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.rows is None:
         args.rows = 100_000 if args.quick else 1_000_000
     if args.rounds is None:
-        args.rounds = 1 if args.quick else 5
+        # Three rounds of everything take about 5 to 8 minutes on 2 cores,
+        # most of it SQLAlchemy's stream of a million ORM objects.
+        args.rounds = 1 if args.quick else 3
     if args.rows < 100 or args.rounds < 1 or args.prefetch < 1:
         parser.error("need --rows >= 100, --rounds >= 1 and --prefetch >= 1")
     return args
