@@ -138,6 +138,12 @@ class Report:
             return figure
         return f"{figure}{sep}({self.cost_ratio(workload, system):.2f}x)"
 
+    def _spread(self, workload: str, system: str) -> str:
+        values = self.samples.get(workload, {}).get(system, [])
+        if not values:
+            return "-"
+        return f"{max(values) / min(values):.2f}x"
+
     def rows(self, sep: str = " ") -> list[list[str]]:
         rows = []
         for w in self.workloads:
@@ -177,6 +183,18 @@ class Report:
             "|---|---|" + "---|" * len(self.systems),
         ]
         lines += ["| " + " | ".join(row) + " |" for row in self.rows()]
+        if m["rounds"] > 1:
+            lines += [
+                "",
+                "The spread of the rounds: the slowest sample's cost over the fastest's.",
+                "",
+                "| workload | " + " | ".join(self.systems) + " |",
+                "|---|" + "---|" * len(self.systems),
+            ]
+            lines += [
+                f"| {w} | " + " | ".join(self._spread(w, s) for s in self.systems) + " |"
+                for w in self.workloads
+            ]
         targets = self.targets()
         if targets:
             lines += ["", "| target | figure | met |", "|---|---|---|"]
