@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import datetime as dt
+import functools
 import gc
 import json
 import os
@@ -55,6 +56,7 @@ DOCS_PAGE = ROOT / "docs" / "performance.md"
 DOCS_CHART = ROOT / "docs" / "assets" / "bench-chart.png"
 DATABASE = "repo_bench"
 TASKS = 10  # concurrent tasks in the concurrent workload
+SLICES = 10  # parts a round of a workload is cut into, for the systems to take turns
 
 T = TypeVar("T")
 
@@ -85,7 +87,7 @@ class Sizes:
 FULL = Sizes(
     gets=5_000, concurrent=20_000, fetches=20, fetch_rows=10_000, inserts=100_000, txns=2_000
 )
-QUICK = Sizes(gets=300, concurrent=1_000, fetches=5, fetch_rows=1_000, inserts=2_000, txns=100)
+QUICK = Sizes(gets=200, concurrent=400, fetches=4, fetch_rows=1_000, inserts=1_000, txns=100)
 
 
 def parse(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -191,6 +193,18 @@ async def timed(work: Callable[[], Awaitable[object]]) -> float:
     return time.perf_counter() - start
 
 
+def chunks(items: Sequence[T], count: int) -> list[Sequence[T]]:
+    """`items` cut into `count` consecutive parts (fewer if there are fewer items)."""
+    count = max(1, min(count, len(items)))
+    return [items[k * len(items) // count : (k + 1) * len(items) // count] for k in range(count)]
+
+
+def turn(order: Sequence[T], k: int) -> list[T]:
+    """`order` rotated by `k`."""
+    k %= len(order)
+    return [*order[k:], *order[:k]]
+
+
 @attrs.define
 class Runner:
     args: argparse.Namespace
@@ -199,56 +213,88 @@ class Runner:
     admin: asyncpg.Connection
     report: Report
 
-    async def run(self, workload: str, system: System, rng: random.Random) -> float:
-        """One timed run; the figure in the workload's unit."""
+    async def run(
+        self, workload: str, order: Sequence[System], rng: random.Random
+    ) -> dict[str, float]:
+        """One round of `workload` on every system: the figure of each, in the workload's unit."""
         method = workload.removesuffix("100k").removesuffix("10k")
-        figure: float = await getattr(self, method)(system, rng)
-        return figure
+        if method in ("insert", "stream"):
+            # One bulk operation each: the systems take turns whole.
+            return {s.name: await getattr(self, method)(s) for s in order}
+        figures: dict[str, float] = await getattr(self, method)(order, rng)
+        return figures
+
+    async def sliced(
+        self,
+        order: Sequence[System],
+        parts: Sequence[Sequence[T]],
+        work: Callable[[System, Sequence[T]], Awaitable[object]],
+    ) -> dict[str, float]:
+        """Seconds per system to do `work` on every part, the systems taking turns part by part.
+
+        Cutting a round's work into parts, and rotating the systems' order
+        from part to part, spreads a burst of outside load over all of them
+        instead of landing on whichever system ran at the time.
+        """
+        seconds = {s.name: 0.0 for s in order}
+        for k, part in enumerate(parts):
+            for system in turn(order, k):
+                seconds[system.name] += await timed(functools.partial(work, system, part))
+        return seconds
 
     def ids(self, rng: random.Random, count: int) -> list[int]:
         return [rng.randint(1, self.args.rows) for _ in range(count)]
 
-    async def get(self, system: System, rng: random.Random) -> float:
+    async def get(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         ids = self.ids(rng, self.sizes.gets)
-        return await timed(lambda: system.get(ids)) / len(ids) * 1e6
+        seconds = await self.sliced(order, chunks(ids, SLICES), lambda s, part: s.get(part))
+        return {name: t / len(ids) * 1e6 for name, t in seconds.items()}
 
-    async def concurrent(self, system: System, rng: random.Random) -> float:
+    async def concurrent(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         ids = self.ids(rng, self.sizes.concurrent)
-        shares = [ids[i::TASKS] for i in range(TASKS)]
-        seconds = await timed(lambda: asyncio.gather(*(system.get(s) for s in shares)))
-        return len(ids) / seconds
 
-    async def fetch(self, system: System, rng: random.Random) -> float:
+        async def work(system: System, part: Sequence[int]) -> None:
+            await asyncio.gather(*(system.get(part[i::TASKS]) for i in range(TASKS)))
+
+        seconds = await self.sliced(order, chunks(ids, SLICES), work)
+        return {name: len(ids) / t for name, t in seconds.items()}
+
+    async def fetch(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         limit = self.sizes.fetch_limit(self.args.rows)
         starts = [rng.randint(0, self.args.rows - limit) for _ in range(self.sizes.fetches)]
-        fetched = 0
+        fetched = {s.name: 0 for s in order}
 
-        async def work() -> None:
-            nonlocal fetched
-            for start in starts:
-                fetched += await system.fetch(start, limit)
+        async def work(system: System, part: Sequence[int]) -> None:
+            for start in part:
+                fetched[system.name] += await system.fetch(start, limit)
 
-        seconds = await timed(work)
-        if fetched != limit * len(starts):
-            msg = f"{system.name} fetched {fetched} rows, not {limit * len(starts)}"
-            raise RuntimeError(msg)
-        return fetched / seconds
+        seconds = await self.sliced(order, chunks(starts, SLICES), work)
+        for name, rows in fetched.items():
+            if rows != limit * len(starts):
+                msg = f"{name} fetched {rows} rows, not {limit * len(starts)}"
+                raise RuntimeError(msg)
+        return {name: fetched[name] / t for name, t in seconds.items()}
 
-    async def insert(self, system: System, rng: random.Random) -> float:
+    async def insert(self, system: System) -> float:
         await self.admin.execute("TRUNCATE bench_insert RESTART IDENTITY")
         rows = system.rows_to_insert(self.sizes.inserts)
         seconds = await timed(lambda: system.insert(rows))
-        await self.check_count("bench_insert", self.sizes.inserts, system)
+        await self.check_count("bench_insert", self.sizes.inserts, system.name)
         return self.sizes.inserts / seconds
 
-    async def savepoint(self, system: System, rng: random.Random) -> float:
+    async def savepoint(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         await self.admin.execute("TRUNCATE bench_txn RESTART IDENTITY")
-        names = [f"txn {i}" for i in range(self.sizes.txns)]
-        seconds = await timed(lambda: system.savepoints(names))
-        await self.check_count("bench_txn", self.sizes.txns, system)
-        return len(names) / seconds
+        count = self.sizes.txns
+        # Each system its own names, so that only the savepoints' inserts collide.
+        names = {s.name: [f"{s.name} {i}" for i in range(count)] for s in order}
+        parts = chunks(range(count), SLICES)
+        seconds = await self.sliced(
+            order, parts, lambda s, part: s.savepoints(names[s.name][part[0] : part[-1] + 1])
+        )
+        await self.check_count("bench_txn", count * len(order), ", ".join(names))
+        return {name: count / t for name, t in seconds.items()}
 
-    async def stream(self, system: System, rng: random.Random) -> float:
+    async def stream(self, system: System) -> float:
         # A fresh process per run: its RSS is the stream's alone.
         child = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -273,10 +319,10 @@ class Runner:
         self.report.rss.setdefault(system.name, []).append(result["rss_growth_mib"])
         return float(result["rows"] / result["seconds"])
 
-    async def check_count(self, table: str, expected: int, system: System) -> None:
+    async def check_count(self, table: str, expected: int, who: str) -> None:
         count = await self.admin.fetchval(f"SELECT count(*) FROM {table}")
         if count != expected:
-            msg = f"{system.name} left {count} rows in {table}, not {expected}"
+            msg = f"{who} left {count} rows in {table}, not {expected}"
             raise RuntimeError(msg)
 
     async def warm(self, system: System) -> None:
@@ -345,19 +391,24 @@ async def bench(args: argparse.Namespace) -> Report:
                 await system.open()
                 opened.append(system)
                 await runner.warm(system)
+            # What is alive now (modules, pools, caches) lives to the end: out
+            # of the collector's way, so the collection before each timed part
+            # is short and looks only at what the runs made.
+            gc.collect()
+            gc.freeze()
             started = time.perf_counter()
             for r in range(args.rounds):
-                names = list(args.systems)
-                order = names[r % len(names) :] + names[: r % len(names)]
+                order = turn([systems[name] for name in args.systems], r)
                 for workload in args.workloads:
                     unit = WORKLOADS[workload].unit
-                    for name in order:
-                        rng = random.Random(r * 1000 + len(workload))  # the same ids for all
-                        figure = await runner.run(workload, systems[name], rng)
-                        report.add(workload, name, figure)
+                    rng = random.Random(r * 1000 + len(workload))  # the same for all systems
+                    figures = await runner.run(workload, order, rng)
+                    for system in order:
+                        figure = figures[system.name]
+                        report.add(workload, system.name, figure)
                         log(
                             f"[round {r + 1}/{args.rounds} {time.perf_counter() - started:6.0f}s] "
-                            f"{workload:<10} {name:<14} {figure:>12,.1f} {unit}"
+                            f"{workload:<10} {system.name:<14} {figure:>12,.1f} {unit}"
                         )
             meta["load_average_at_end"] = round(os.getloadavg()[0], 2)
         finally:
