@@ -115,7 +115,7 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     if args.rows is None:
         args.rows = 100_000 if args.quick else 1_000_000
     if args.rounds is None:
-        # Three rounds of everything take about 5 to 8 minutes on 2 cores,
+        # Three rounds of everything take about 10 minutes on 2 busy cores,
         # most of it SQLAlchemy's stream of a million ORM objects.
         args.rounds = 1 if args.quick else 3
     if args.rows < 100 or args.rounds < 1 or args.prefetch < 1:
