@@ -4,6 +4,8 @@
     python3 tasks.py demo    # run the demo (embedded PostgreSQL unless $DATABASE_URL)
     python3 tasks.py test    # every check: ruff lint + format, mypy --strict, the docs
                              # build (mkdocs --strict), the tests
+    python3 tasks.py bench   # the side-by-side benchmarks (--quick for a smoke run;
+                             # --help for the options; docs/performance.md)
 
 Each creates (or reuses) the virtualenv .venv and installs the project in it
 first; it reinstalls only when pyproject.toml changed.
@@ -62,7 +64,11 @@ def test(args: list[str]) -> None:
     run(PY, "-m", "pytest", *args)
 
 
-COMMANDS = {"demo": demo, "test": test}
+def bench(args: list[str]) -> None:
+    run(PY, "-m", "bench", *args)
+
+
+COMMANDS = {"bench": bench, "demo": demo, "test": test}
 
 
 def main() -> None:
