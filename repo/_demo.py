@@ -73,7 +73,8 @@ class Show:
         self.live = self.console.is_terminal and not as_json
 
     def say(self, text: str) -> None:
-        self.console.print(text)
+        # Off a terminal rich would still wrap at 80 columns, mid-sentence.
+        self.console.print(text, soft_wrap=not self.live)
 
     @contextmanager
     def progress(self, label: str, total: int) -> Iterator[Any]:
