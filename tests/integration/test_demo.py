@@ -87,3 +87,6 @@ def test_demo_off_a_terminal_prints_whole_lines() -> None:
     assert len(reports) == 1, result.stdout
     assert len(reports[0]) > 80
     assert reports[0].endswith("x)"), reports[0]
+    # It ends by saying where to go next, and what the guide's examples need first.
+    assert "docs/index.md" in result.stdout.splitlines()[-1]
+    assert "repo db upgrade" in result.stdout.splitlines()[-1]
