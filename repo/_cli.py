@@ -105,11 +105,22 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Alembic's INFO lines that say nothing about this database's revisions.
+_ALEMBIC_NOISE = ("Context impl ", "Will assume ")
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith(_ALEMBIC_NOISE)
+
+
 def _db(args: argparse.Namespace) -> None:
     from ._migrate import run
 
     # Alembic says which revisions it runs; that is worth seeing.
     logging.getLogger("alembic").setLevel(logging.INFO)
+    migration_log = logging.getLogger("alembic.runtime.migration")
+    if _not_noise not in migration_log.filters:
+        migration_log.addFilter(_not_noise)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     options = {k: v for k, v in vars(args).items() if k not in ("command", "db_command", "dsn")}
     run(args.db_command, args.dsn, **options)

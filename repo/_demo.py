@@ -73,7 +73,8 @@ class Show:
         self.live = self.console.is_terminal and not as_json
 
     def say(self, text: str) -> None:
-        self.console.print(text)
+        # Off a terminal rich would still wrap at 80 columns, mid-sentence.
+        self.console.print(text, soft_wrap=not self.live)
 
     @contextmanager
     def progress(self, label: str, total: int) -> Iterator[Any]:
@@ -256,6 +257,11 @@ async def run_demo(
         figures["transactions"] = await _transactions(db, show)
         figures["stream"] = await _stream(db, show, skus)
     _summary(show, figures)
+    show.say(
+        f"next: the guide, docs/index.md. The demo migrated only {DEMO_DATABASE}: "
+        "before the guide's examples, create the schema in the database they use "
+        "with `repo db upgrade` (.venv/bin/repo)"
+    )
     if as_json:
         print(json.dumps(figures, indent=2))
     return figures

@@ -7,6 +7,7 @@ tests: never by the runtime modules, which must not import SQLAlchemy.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -237,7 +238,7 @@ def _command(cfg: Config, name: str, options: Mapping[str, object]) -> None:
             raise ConfigurationError(msg)
         command.downgrade(cfg, str(options["revision"]), sql=sql)
     elif name == "current":
-        command.current(cfg, verbose=True)
+        _current(cfg)
     elif name == "history":
         command.history(cfg)
     elif name == "check":
@@ -257,6 +258,30 @@ def _command(cfg: Config, name: str, options: Mapping[str, object]) -> None:
         known = "upgrade, downgrade, current, history, check or revision"
         msg = f"unknown migration command {name!r}: use {known}"
         raise ConfigurationError(msg)
+
+
+class _Captured(io.StringIO):
+    encoding = "utf-8"  # Alembic encodes to the stream's encoding (else ASCII, with ?s)
+
+
+def _current(cfg: Config) -> None:
+    """Alembic's verbose ``current``, naming the database and saying when it has no revision.
+
+    Alembic's own header would show the engine's empty URL (repo hands it the
+    connection), and an unmigrated database would print nothing more.
+    """
+    out = _Captured()
+    cfg.stdout = out
+    command.current(cfg, verbose=True)
+    lines = out.getvalue().splitlines()
+    if lines and lines[0].startswith("Current revision(s) for "):
+        lines = lines[1:]
+    where = mask_dsn(str(cfg.attributes.get("dsn", "")))
+    print(f"Current revision(s) for {where}:")
+    if any(line.strip() for line in lines):
+        print("\n".join(lines))
+    else:
+        print("none: the database is not migrated; run `repo db upgrade` to create the schema")
 
 
 def _database_error(exc: sa_exc.DBAPIError, cfg: Config) -> RepoError:

@@ -261,6 +261,11 @@ _ADVICE: Mapping[str, str] = {
         ": a lock was not granted within the unit's lock_timeout; "
         "retry later, or raise lock_timeout"
     ),
+    # undefined_table: most often a database the migrations have not reached yet.
+    "42P01": (
+        ": if the schema has not been created on this database yet, run "
+        "`repo db upgrade` (it migrates the database Database.connect() picks)"
+    ),
 }
 
 # SQLSTATE classes and codes that mean the session is gone.
@@ -329,7 +334,8 @@ def translate(
         elif state.startswith("22") or state == "21000":
             err = DataError(f"{text}{where}")
         else:
-            return DatabaseError(f"{text}{where}", sqlstate=state or None)
+            advice = _ADVICE.get(state, "")
+            return DatabaseError(f"{text}{where}{advice}", sqlstate=state or None)
         err.sqlstate = state
         return err
     if isinstance(

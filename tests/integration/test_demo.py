@@ -68,3 +68,25 @@ def test_demo_on_this_path() -> None:
 def test_demo_on_the_other_path(server_dsn: str) -> None:
     """The same on the other path: embedded if this run has DATABASE_URL, and vice versa."""
     check(run_demo(other_path_env(server_dsn)))
+
+
+def test_demo_off_a_terminal_prints_whole_lines() -> None:
+    """Piped (as in CI or `| tee`), each line of the story is one line, not wrapped at 80."""
+    small = ("--brands", "5", "--products", "50", "--skus", "600")
+    result = subprocess.run(
+        [sys.executable, "-m", "repo", "demo", *small],
+        cwd=ROOT,
+        env=dict(os.environ, COLUMNS="80"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    reports = [line for line in result.stdout.splitlines() if line.startswith("5 brand reports:")]
+    assert len(reports) == 1, result.stdout
+    assert len(reports[0]) > 80
+    assert reports[0].endswith("x)"), reports[0]
+    # It ends by saying where to go next, and what the guide's examples need first.
+    assert "docs/index.md" in result.stdout.splitlines()[-1]
+    assert "repo db upgrade" in result.stdout.splitlines()[-1]

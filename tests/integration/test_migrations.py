@@ -23,10 +23,19 @@ import asyncpg
 import attrs
 import pytest
 
-from repo import Column, Database, LockNotAvailable, Repository, SchemaMismatch, Table
+from repo import (
+    Column,
+    Database,
+    DatabaseError,
+    LockNotAvailable,
+    Repository,
+    SchemaMismatch,
+    Table,
+)
+from repo._dsn import mask_dsn
 from repo._migrate import ENV_LOCK_TIMEOUT, describe, drift, engine, run, upgrade
 from repo._migration_metadata import metadata
-from repo.catalog import BRANDS, COLORS, SIZES, SKUS, TABLES, Brand, Product
+from repo.catalog import BRANDS, COLORS, SIZES, SKUS, TABLES, Brand, BrandRepository, Product
 from repo.errors import CONSTRAINTS
 from tests.conftest import create_database, drop_database
 
@@ -599,3 +608,34 @@ def test_commands_report_errors_in_words(fresh_dsn: str) -> None:
     bad_timeout = repo_db("upgrade", "--lock-timeout", "soon", dsn=fresh_dsn)
     assert bad_timeout.returncode == 1
     assert "bad migration lock_timeout 'soon'" in bad_timeout.stderr
+
+
+# -- a new user's first steps ---------------------------------------------
+
+
+def test_current_names_the_database_and_says_when_it_is_not_migrated(fresh_dsn: str) -> None:
+    """`repo db current` names the (masked) database, and on an empty one says to upgrade."""
+    before = repo_db("current", dsn=fresh_dsn)
+    assert before.returncode == 0, before.stderr
+    assert before.stdout.splitlines() == [
+        f"Current revision(s) for {mask_dsn(fresh_dsn)}:",
+        "none: the database is not migrated; run `repo db upgrade` to create the schema",
+    ]
+    up = repo_db("upgrade", dsn=fresh_dsn)
+    assert up.returncode == 0, up.stderr
+    assert "Running upgrade 0002 -> 0003" in up.stderr
+    # Alembic's set-up lines tell a user nothing; the revisions it runs do.
+    for noise in ("Context impl", "Will assume"):
+        assert noise not in up.stderr + before.stderr
+    after = repo_db("current", dsn=fresh_dsn)
+    assert after.stdout.splitlines()[0] == f"Current revision(s) for {mask_dsn(fresh_dsn)}:"
+    assert "Rev: 0003 (head)" in after.stdout
+    assert "not migrated" not in after.stdout
+
+
+async def test_a_missing_table_says_to_migrate(fresh_dsn: str) -> None:
+    """The first look's example on an unmigrated database says what to run, not just 'no brand'."""
+    async with Database.connect(fresh_dsn, min_size=1, max_size=1) as db:
+        with pytest.raises(DatabaseError, match=r'"brand" does not exist.*repo db upgrade') as got:
+            await db.repository(BrandRepository).add(Brand("acme"))
+    assert got.value.sqlstate == "42P01"
