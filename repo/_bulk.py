@@ -86,6 +86,13 @@ def _checker(table: Table[Any], positions: tuple[int, ...], required: tuple[int,
     return env["row"]
 
 
+# Up to this many entities in a list, bulk loads check them all before
+# sending any. Beyond it they are checked as they are sent: holding a checked
+# copy of a big list costs more (memory, and the garbage collector walking
+# it) than the round trip a bad entity then wastes.
+CHECK_WHOLE_MAX = 10_000
+
+
 def records(
     table: Table[Any],
     entities: Iterable[Any] | AsyncIterable[Any],
@@ -94,9 +101,11 @@ def records(
 ) -> Iterator[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]]:
     """COPY records of `entities`, the fields at `positions`, checked one by one.
 
-    A list or tuple is checked whole before anything is sent, so a bad entity
-    costs no round trip; any other iterable is read lazily, never held in
-    memory, and a bad entity part-way aborts the COPY (nothing is stored).
+    A list or tuple of up to `CHECK_WHOLE_MAX` entities is checked whole
+    before anything is sent, so a bad entity costs no round trip; a longer
+    one, or any other iterable, is checked as it is sent (never held in
+    memory a second time), and a bad entity part-way aborts the COPY: either
+    way nothing is stored, and the error is the same.
     """
     row = _checker(table, positions, required)
     if isinstance(entities, AsyncIterable):
@@ -108,7 +117,7 @@ def records(
                 n += 1
 
         return lazy()
-    if isinstance(entities, Sequence):
+    if isinstance(entities, Sequence) and len(entities) <= CHECK_WHOLE_MAX:
         return iter([row(n, e) for n, e in enumerate(entities)])
     given: object = entities
     if not isinstance(given, Iterable):

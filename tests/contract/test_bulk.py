@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from repo import DataError, InvalidQuery, UniqueViolation, UpsertResult, gt, in_, lt
+from repo._bulk import CHECK_WHOLE_MAX
 from repo.catalog import (
     Brand,
     BrandRepository,
@@ -83,6 +84,18 @@ async def test_bad_entities_are_refused_before_any_sql(db: AnyDatabase) -> None:
         # Nothing was sent, so the unit's transaction is intact.
         assert await uow.brands.add_many([Brand("c")]) == 1
     assert [b.brand_name for b in await db.repository(BrandRepository).find()] == ["c"]
+
+
+async def test_a_bad_entity_late_in_a_long_list_stores_nothing(db: AnyDatabase) -> None:
+    """A list past CHECK_WHOLE_MAX is checked as it is sent: the same error, nothing stored."""
+    brands = db.repository(BrandRepository)
+    many: list[Brand] = [Brand(f"long {i}") for i in range(CHECK_WHOLE_MAX)]
+    with pytest.raises(InvalidQuery, match=f"#{CHECK_WHOLE_MAX}"):
+        await brands.add_many([*many, Product("p", 1)])  # type: ignore[list-item]
+    with pytest.raises(InvalidQuery, match="brand_id"):
+        await brands.add_many([*many, Brand("preset", 5)])
+    assert await brands.count() == 0
+    assert await brands.add_many([*many, Brand("last")]) == CHECK_WHOLE_MAX + 1
 
 
 async def test_add_many_returning_gives_keys_in_order(db: AnyDatabase) -> None:
