@@ -36,10 +36,11 @@ class UpsertResult:
 
 @functools.lru_cache(maxsize=512)
 def _checker(table: Table[Any], positions: tuple[int, ...], required: tuple[int, ...]) -> Any:
-    """``row(n, entity)``: entity #n's COPY record, checked; generated once per shape.
+    """``row(n, entity)``, entity #n's COPY record, checked, and ``rows(entities)``.
 
-    Like `Table.check_values`, the common case runs inline, with no call: a
-    class test, each field read once, the type tests, the record.
+    Generated once per shape. Like `Table.check_values`, the common case
+    runs inline, with no call: a class test, each field read once, the type
+    tests, the record; ``rows`` does it in one loop over an iterable.
     """
     cls = table.entity
     env: dict[str, Any] = {}
@@ -61,29 +62,50 @@ def _checker(table: Table[Any], positions: tuple[int, ...], required: tuple[int,
         raise InvalidQuery(msg)
 
     names = [f"v{i}" for i in range(len(table.field_names))]
-    lines = [
-        "def row(where, entity):",
+    # The body checks `entity` (entity #`where`) into the variables `names`.
+    head = [
         "    if entity.__class__ is not cls and not isinstance(entity, cls):",
         "        wrong_class(where, entity)",
         *(f"    {v} = entity.{f}" for v, f in zip(names, table.field_names, strict=True)),
-        *check_lines(table.columns, table.name, names, env),
     ]
-    for _field, i in table.generated_positions:
-        if i not in positions:
-            lines.append(f"    if {names[i]} is not None:")
-            lines.append(f"        left_to_the_database(where, {i}, {names[i]})")
+    tail = []
+    left_out = {i for _field, i in table.generated_positions if i not in positions}
+    for i in sorted(left_out):
+        tail.append(f"    if {names[i]} is not None:")
+        tail.append(f"        left_to_the_database(where, {i}, {names[i]})")
     for i in required:
-        lines.append(f"    if {names[i]} is None:")
-        lines.append(f"        missing(where, {i})")
-    lines.append(f"    return ({''.join(f'{names[i]}, ' for i in positions)})")
+        tail.append(f"    if {names[i]} is None:")
+        tail.append(f"        missing(where, {i})")
+    body = [*head, *check_lines(table.columns, table.name, names, env), *tail]
+    screen = [
+        *head,
+        *check_lines(table.columns, table.name, names, env, screen=True, skip=left_out),
+        *tail,
+    ]
+    record = f"({''.join(f'{names[i]}, ' for i in positions)})"
+    row = ["def row(where, entity):", *body, f"    return {record}"]
+
+    def generator(name: str, lines: list[str]) -> list[str]:
+        """`lines` over a whole iterable, as a generator: no call per entity."""
+        return [
+            f"def {name}(entities):",
+            "    where = 0",
+            "    for entity in entities:",
+            *(f"    {line}" for line in lines),
+            f"        yield {record}",
+            "        where += 1",
+        ]
+
     env.update(
         cls=cls,
         wrong_class=wrong_class,
         left_to_the_database=left_to_the_database,
         missing=missing,
     )
-    exec("\n".join(lines), env)
-    return env["row"]
+    exec("\n".join(row), env)
+    exec("\n".join(generator("rows", body)), env)
+    exec("\n".join(generator("screened", screen)), env)
+    return env["row"], env["rows"], env["screened"]
 
 
 # Up to this many entities in a list, bulk loads check them all before
@@ -98,6 +120,8 @@ def records(
     entities: Iterable[Any] | AsyncIterable[Any],
     positions: tuple[int, ...],
     required: tuple[int, ...],
+    *,
+    screen: bool = False,
 ) -> Iterator[tuple[Any, ...]] | AsyncIterator[tuple[Any, ...]]:
     """COPY records of `entities`, the fields at `positions`, checked one by one.
 
@@ -106,8 +130,17 @@ def records(
     one, or any other iterable, is checked as it is sent (never held in
     memory a second time), and a bad entity part-way aborts the COPY: either
     way nothing is stored, and the error is the same.
+
+    With `screen` (for a server that refuses what a screen leaves out), a
+    list or tuple past `CHECK_WHOLE_MAX` is only screened as it is sent
+    (see `check_lines`), which costs a third of the full check; if the load
+    fails, the caller calls `recheck`, which raises the same error the full
+    check would have.
     """
-    row = _checker(table, positions, required)
+    row, rows, screened = _checker(table, positions, required)
+    if screen and screens(entities):
+        fast: Iterator[tuple[Any, ...]] = screened(entities)
+        return fast
     if isinstance(entities, AsyncIterable):
 
         async def lazy() -> AsyncIterator[tuple[Any, ...]]:
@@ -118,12 +151,30 @@ def records(
 
         return lazy()
     if isinstance(entities, Sequence) and len(entities) <= CHECK_WHOLE_MAX:
-        return iter([row(n, e) for n, e in enumerate(entities)])
+        return iter(list(rows(entities)))
     given: object = entities
     if not isinstance(given, Iterable):
         msg = f"bulk loads take an iterable or async iterable of entities, got {given!r}"
         raise InvalidQuery(msg)
-    return (row(n, e) for n, e in enumerate(entities))
+    checked: Iterator[tuple[Any, ...]] = rows(entities)
+    return checked
+
+
+def screens(entities: object) -> bool:
+    """Whether `records(..., screen=True)` only screens `entities`."""
+    return isinstance(entities, Sequence) and len(entities) > CHECK_WHOLE_MAX
+
+
+def recheck(
+    table: Table[Any],
+    entities: Sequence[Any],
+    positions: tuple[int, ...],
+    required: tuple[int, ...],
+) -> None:
+    """After a screened load failed: the full check's error for the first bad entity, if any."""
+    _row, rows, _screened = _checker(table, positions, required)
+    for _record in rows(entities):
+        pass
 
 
 def numbered(

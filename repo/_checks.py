@@ -14,7 +14,7 @@ import datetime as dt
 import decimal
 import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ._types import enum_class
@@ -174,6 +174,24 @@ def _fast(spec: ColumnSpec, v: str) -> str | None:
     return None
 
 
+def _screen(spec: ColumnSpec, v: str) -> str | None:
+    """Like `_fast`, for a screen: "" where the driver or server refuses every bad value."""
+    tp = spec.python_type
+    if tp is str:
+        # Not a str: the driver refuses it; a NUL or a lone surrogate: the
+        # server or the encoder does.
+        return ""
+    if tp is int:
+        # A bool is an int the driver would store as 0 or 1: refused here.
+        # Out of range: the driver refuses it.
+        return f"(type({v}) is int)"
+    if tp is decimal.Decimal:
+        # NaN would be stored; a float would be rounded: refused here.
+        # Past the column's precision: the server refuses it.
+        return f"(type({v}) is _Decimal and {v}.is_finite())"
+    return _fast(spec, v)
+
+
 def compile_values_check(
     specs: Sequence[ColumnSpec], table: str
 ) -> Callable[[Sequence[Any], str | int], None]:
@@ -196,21 +214,37 @@ def compile_values_check(
 
 
 def check_lines(
-    specs: Sequence[ColumnSpec], table: str, names: Sequence[str], env: dict[str, Any]
+    specs: Sequence[ColumnSpec],
+    table: str,
+    names: Sequence[str],
+    env: dict[str, Any],
+    *,
+    screen: bool = False,
+    skip: Collection[int] = (),
 ) -> list[str]:
     """Source lines checking the variables `names` (one per column), for generated code.
 
     They read `where` (a str, or n for "entity #n") and fill `env` with what
-    they call.
+    they call. Columns at `skip` are left out.
+
+    With `screen`, only what the driver and the server would let through
+    unnoticed is checked (a bool for an int, a NaN or a float for a numeric,
+    a naive datetime): a wrong type, an int out of range, a NUL in a text or a
+    numeric overflow fail the statement anyway, and `screened` callers then
+    check again precisely (see ``_bulk.records``).
     """
     env.update(_datetime=dt.datetime, _utc=dt.UTC, _Decimal=decimal.Decimal)
     origin = 'where if where.__class__ is str else f"entity #{where}"'
     lines = []
     for i, spec in enumerate(specs):
+        if i in skip:
+            continue
         v = names[i]
         env[f"_check_{v}"] = compile_check(spec, table)
         optional = spec.nullable or spec.generated
-        fast = _fast(spec, v)
+        fast = _screen(spec, v) if screen else _fast(spec, v)
+        if fast == "":
+            continue
         if fast is None:
             if _for_type(spec) is None and optional:
                 continue

@@ -19,11 +19,12 @@ from ._bouncer import pool_options, refuse_transaction_pooling
 from ._conn import RepoConnection, mark_lent, mark_raw, reset_on_release
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._observe import EventHook, Observer
-from ._pg import ConnectionSession, PoolSession, TransactionSession, call, gone
+from ._pg import call, gone
 from ._pg import discard as drop
 from ._replicas import Replicas, RoutedSession
 from ._repository import Repository
 from ._revisions import check_revision, script_revisions
+from ._sessions import ConnectionSession, PoolSession, TransactionSession
 from .errors import ConfigurationError, ConnectionLost, InvalidState, PoolTimeout, translate
 
 if TYPE_CHECKING:

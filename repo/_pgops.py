@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._bulk import (
     UpsertResult,
     numbered,
+    recheck,
     records,
+    screens,
     update_fields,
     upsert_many_plan,
     upsert_positions,
@@ -79,6 +81,20 @@ def _copy_sql(name: str, columns: Sequence[str], schema: str | None) -> str:
     """The COPY statement asyncpg sends, for the log (the data itself is never shown)."""
     target = quote(name) if schema is None else f"{quote(schema)}.{quote(name)}"
     return f"COPY {target} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT binary)"
+
+
+@contextmanager
+def blame(
+    table: Table[Any], entities: object, positions: tuple[int, ...], required: tuple[int, ...]
+) -> Iterator[None]:
+    """Around a load of `entities` that `records` only screened: if it fails, the
+    full check's error for the entity to blame, if there is one (else the load's)."""
+    try:
+        yield
+    except Exception:
+        if screens(entities):
+            recheck(table, cast("Sequence[Any]", entities), positions, required)
+        raise
 
 
 class PgTableOps(Generic[T]):
@@ -212,14 +228,14 @@ class PgTableOps(Generic[T]):
         table = self._table
         positions = tuple(i for i, c in enumerate(table.columns) if not c.generated)
         columns = [table.columns[i].column for i in positions]
-        rows = records(table, entities, positions, ())
+        rows = records(table, entities, positions, (), screen=True)
         obs = self._runner.obs
         if not returning:
-            async with self._runner.atomic() as conn:
-                return await copy(
-                    conn, table, table.name, columns, rows, schema=table.schema, obs=obs
-                )
-        make = table.from_record
+            with blame(table, entities, positions, ()):
+                async with self._runner.atomic() as conn:
+                    return await copy(
+                        conn, table, table.name, columns, rows, schema=table.schema, obs=obs
+                    )
         if isinstance(entities, Sequence) and len(entities) <= UNNEST_MAX:
             # Measured (bench notes in docs/bulk.md): one INSERT ... unnest()
             # round trip beats the five of a staging table for small lists.
@@ -228,17 +244,24 @@ class PgTableOps(Generic[T]):
                 [] for _ in positions
             ]
             stored = await self._runner.fetch(self._st.unnest_insert(positions), arrays)
-            return [make(r) for r in stored]
+            return table.from_records(stored)
         staging = self._st.staging_name
-        async with self._runner.atomic() as conn:
-            await call(conn, "execute", self._st.staging(positions), (), obs)
-            await copy(
-                conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None, obs=obs
-            )
-            insert = self._st.bulk_insert(positions, quote(staging))
-            stored = await call(conn, "fetch", insert, (), obs)
-            await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
-        return [make(r) for r in stored]
+        with blame(table, entities, positions, ()):
+            async with self._runner.atomic() as conn:
+                await call(conn, "execute", self._st.staging(positions), (), obs)
+                await copy(
+                    conn,
+                    table,
+                    staging,
+                    ["_repo_ord", *columns],
+                    numbered(rows),
+                    schema=None,
+                    obs=obs,
+                )
+                insert = self._st.bulk_insert(positions, quote(staging))
+                stored = await call(conn, "fetch", insert, (), obs)
+                await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
+        return table.from_records(stored)
 
     async def upsert_many(
         self,

@@ -27,8 +27,9 @@ from ._bouncer import split_dsn
 from ._conn import mark_lent
 from ._dsn import mask_dsn
 from ._observe import Observer
-from ._pg import DRIVER_ERRORS, PgRunner, PoolReading, PoolSession, call, gone
+from ._pg import DRIVER_ERRORS, PgRunner, call, gone
 from ._pg import discard as discard_connection
+from ._sessions import PoolReading, PoolSession
 from .errors import ConnectionLost, PoolTimeout, SerializationFailure
 
 if TYPE_CHECKING:

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import pytest
 
-from repo import DataError, InvalidQuery, UniqueViolation, UpsertResult, gt, in_, lt
+from repo import (
+    DataError,
+    InvalidQuery,
+    NotNullViolation,
+    UniqueViolation,
+    UpsertResult,
+    gt,
+    in_,
+    lt,
+)
 from repo._bulk import CHECK_WHOLE_MAX
 from repo.catalog import (
     Brand,
@@ -96,6 +106,42 @@ async def test_a_bad_entity_late_in_a_long_list_stores_nothing(db: AnyDatabase) 
         await brands.add_many([*many, Brand("preset", 5)])
     assert await brands.count() == 0
     assert await brands.add_many([*many, Brand("last")]) == CHECK_WHOLE_MAX + 1
+
+
+@pytest.mark.parametrize(
+    ("bad", "error", "match"),
+    [
+        (Brand(None), NotNullViolation, "brand.brand_name is NOT NULL but entity #10000"),  # type: ignore[arg-type]
+        (Brand(7), DataError, "entity #10000 has 7"),  # type: ignore[arg-type]
+        (Brand("a\x00b"), DataError, "entity #10000"),
+    ],
+)
+async def test_a_long_list_only_screened_still_blames_the_bad_entity(
+    db: AnyDatabase, bad: Brand, error: type[Exception], match: str
+) -> None:
+    """On PostgreSQL a long list is screened, the server refuses the rest: the error is the same."""
+    brands = db.repository(BrandRepository)
+    many = [Brand(f"long {i}") for i in range(CHECK_WHOLE_MAX)]
+    with pytest.raises(error, match=match):
+        await brands.add_many([*many, bad])
+    assert await brands.count() == 0
+
+
+async def test_a_long_list_screened_refuses_what_the_server_would_store(db: AnyDatabase) -> None:
+    """A bool for an int, a NaN or a float for a numeric: refused before they reach the server."""
+    brand = await db.repository(BrandRepository).add(Brand("b"))
+    products = db.repository(ProductRepository)
+    many = [Product(f"p{i}", brand.brand_id or 0) for i in range(CHECK_WHOLE_MAX)]
+    for bad, match in [
+        (Product("bool", True), "brand_id"),
+        (Product("nan", brand.brand_id or 0, price=Decimal("NaN")), "price"),
+        (Product("float", brand.brand_id or 0, price=1.5), "price"),  # type: ignore[arg-type]
+        (Product("big", 2**70), "brand_id"),
+        (Product("wide", brand.brand_id or 0, price=Decimal("1e20")), "price"),
+    ]:
+        with pytest.raises(DataError, match=match):
+            await products.add_many([*many, bad])
+    assert await products.count() == 0
 
 
 async def test_add_many_returning_gives_keys_in_order(db: AnyDatabase) -> None:
