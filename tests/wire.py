@@ -19,6 +19,7 @@ import contextlib
 import struct
 from collections.abc import AsyncIterator
 from typing import Self
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["Wiretap"]
 
@@ -98,13 +99,22 @@ class Wiretap:
 
     @property
     def dsn(self) -> str:
-        """`dsn` with the tap's port in place of the server's."""
-        from urllib.parse import urlsplit, urlunsplit
-
+        """`dsn` leading to the tap: its port in place of the server's, over TCP."""
         parts = urlsplit(self._upstream)
         user = parts.netloc.rpartition("@")[0]
         netloc = f"{user}@127.0.0.1:{self._port}" if user else f"127.0.0.1:{self._port}"
-        return urlunsplit(parts._replace(netloc=netloc))
+        # A ?host= (the embedded server's socket directory) would bypass the tap.
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "host"])
+        return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+    async def _open_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the real server: its Unix socket if the DSN names one, else TCP."""
+        parts = urlsplit(self._upstream)
+        port = parts.port or 5432
+        socket_dir = dict(parse_qsl(parts.query)).get("host", "")
+        if socket_dir.startswith("/"):
+            return await asyncio.open_unix_connection(f"{socket_dir}/.s.PGSQL.{port}")
+        return await asyncio.open_connection(parts.hostname or "127.0.0.1", port)
 
     def clear(self) -> list[str]:
         """The round trips so far, forgetting them."""
@@ -132,12 +142,7 @@ class Wiretap:
         self._links.add(task)
         try:
             async with self._connection(writer):
-                from urllib.parse import urlsplit
-
-                target = urlsplit(self._upstream)
-                up_reader, up_writer = await asyncio.open_connection(
-                    target.hostname or "127.0.0.1", target.port or 5432
-                )
+                up_reader, up_writer = await self._open_upstream()
                 async with self._connection(up_writer):
                     client = _Client(self)
                     await asyncio.gather(
