@@ -40,15 +40,18 @@ InitHook = Callable[[asyncpg.Connection], Awaitable[None]]
 PooledConnection: TypeAlias = "PoolConnectionProxy[asyncpg.Record]"
 
 
-def _has_free(pool: asyncpg.Pool) -> bool:
+def _has_free(pool: asyncpg.Pool) -> bool | None:
     """Whether `pool` has a connection slot free right now (acquire will not wait).
 
     asyncpg's queue of free slots, when it has one as expected: the public
     ``get_idle_size()`` walks every slot, which costs as much as the timeout
-    this check saves. Without it, False: the acquire is then always timed.
+    this check saves. None when the queue is not there to ask: the acquire
+    is then always timed, and not reported as a wait.
     """
     queue = getattr(pool, "_queue", None)
-    return isinstance(queue, asyncio.Queue) and not queue.empty()
+    if not isinstance(queue, asyncio.Queue):
+        return None
+    return not queue.empty()
 
 
 async def _json_codecs(conn: asyncpg.Connection) -> None:
@@ -405,10 +408,11 @@ class Database:
         pool = self.pool
         opened = self._opened
         # No slot free: this acquire waits for a release.
-        exhausted = not _has_free(pool)
+        free = _has_free(pool)
+        exhausted = free is False
         start = perf_counter()
         try:
-            if not exhausted:
+            if free:
                 # A connection is free: acquiring it does not wait (at worst
                 # it reconnects, bounded by connect_timeout), so the timeout,
                 # a measurable part of a short request, is not armed.
