@@ -30,10 +30,10 @@ import asyncpg
 import repo._pg as pg
 from repo import Database
 from repo._dsn import resolve_dsn, with_database
-from repo._migrate import upgrade
 from repo._observe import Observer
 from repo.catalog import Brand, BrandRepository
 from repo.errors import translate
+from repo.migrations import upgrade
 
 
 async def unobserved_call(

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from ._dsn import ENV_DSN, mask_dsn
-from .errors import RepoError
+from .errors import ConfigurationError, RepoError
 
 __all__ = ["main"]
 
@@ -60,12 +60,39 @@ def _parser() -> argparse.ArgumentParser:
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    config = argparse.ArgumentParser(add_help=False)
+    # Suppressed defaults, so that --config may come before or after the command.
+    config.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="the project's alembic.ini, or its folder (default: ./alembic.ini)",
+    )
+    db.add_argument("-c", "--config", metavar="PATH", default=None, help=argparse.SUPPRESS)
     dbsub = db.add_subparsers(dest="db_command", required=True)
+    init = dbsub.add_parser(
+        "init",
+        help="start a project's migrations: alembic.ini and migrations/ for your mappings",
+        description=(
+            "Write alembic.ini and migrations/ (env.py, script.py.mako, versions/) in DIR\n"
+            "for the Table mappings that --tables names; never overwrites a project.\n"
+            "Then: repo db revision --autogenerate -m 'first tables', and repo db upgrade."
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    init.add_argument("directory", nargs="?", default=".", metavar="DIR", help="default: here")
+    init.add_argument(
+        "--tables",
+        required=True,
+        metavar="MODULE:NAME",
+        help="the mappings: a Table or a sequence of them, e.g. myapp.tables:TABLES",
+    )
     timeout_help = (
         "how long to wait for a lock before failing (default: $REPO_MIGRATION_LOCK_TIMEOUT, "
         "else lock_timeout in alembic.ini, else 5s; 0 waits forever)"
     )
-    up = dbsub.add_parser("upgrade", help="migrate up to REV (default head)")
+    up = dbsub.add_parser("upgrade", parents=[config], help="migrate up to REV (default head)")
     up.add_argument(
         "revision",
         nargs="?",
@@ -79,7 +106,9 @@ def _parser() -> argparse.ArgumentParser:
         help="print the SQL instead of running it (no database needed; REV may be FROM:TO)",
     )
     up.add_argument("--lock-timeout", metavar="DURATION", help=timeout_help)
-    down = dbsub.add_parser("downgrade", help="migrate down to REV (base: undo everything)")
+    down = dbsub.add_parser(
+        "downgrade", parents=[config], help="migrate down to REV (base: undo everything)"
+    )
     down.add_argument(
         "revision", metavar="REV", help="where to go: a revision id, -N, or base for no tables"
     )
@@ -89,12 +118,14 @@ def _parser() -> argparse.ArgumentParser:
         help="print the SQL instead of running it (REV must be FROM:TO, e.g. 0002:0001)",
     )
     down.add_argument("--lock-timeout", metavar="DURATION", help=timeout_help)
-    dbsub.add_parser("current", help="show the database's revision")
-    dbsub.add_parser("history", help="list the revisions")
+    dbsub.add_parser("current", parents=[config], help="show the database's revision")
+    dbsub.add_parser("history", parents=[config], help="list the revisions")
     dbsub.add_parser(
-        "check", help="fail if the mappings and the migrated schema disagree (alembic check)"
+        "check",
+        parents=[config],
+        help="fail if the mappings and the migrated schema disagree (alembic check)",
     )
-    rev = dbsub.add_parser("revision", help="make a new revision file")
+    rev = dbsub.add_parser("revision", parents=[config], help="make a new revision file")
     rev.add_argument("-m", "--message", required=True)
     rev.add_argument(
         "--autogenerate",
@@ -114,7 +145,22 @@ def _not_noise(record: logging.LogRecord) -> bool:
 
 
 def _db(args: argparse.Namespace) -> None:
-    from ._migrate import run
+    try:
+        from repo.migrations import init_project, run
+    except ImportError as exc:
+        msg = (
+            f"the repo db commands need Alembic and SQLAlchemy ({exc}): "
+            "pip install 'repo[migrations]'"
+        )
+        raise ConfigurationError(msg) from None
+    if args.db_command == "init":
+        for path in init_project(args.directory, tables=args.tables):
+            print(f"wrote {path}")
+        print(
+            "next: repo db revision --autogenerate -m 'first tables', review it, "
+            "then repo db upgrade"
+        )
+        return
 
     # Alembic says which revisions it runs; that is worth seeing.
     logging.getLogger("alembic").setLevel(logging.INFO)
@@ -122,8 +168,10 @@ def _db(args: argparse.Namespace) -> None:
     if _not_noise not in migration_log.filters:
         migration_log.addFilter(_not_noise)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
-    options = {k: v for k, v in vars(args).items() if k not in ("command", "db_command", "dsn")}
-    run(args.db_command, args.dsn, **options)
+    options = {
+        k: v for k, v in vars(args).items() if k not in ("command", "db_command", "dsn", "config")
+    }
+    run(args.db_command, args.dsn, config=args.config, **options)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -32,7 +33,7 @@ from .catalog import (
     SkuRepository,
     load_catalog,
 )
-from .errors import UniqueViolation
+from .errors import ConfigurationError, UniqueViolation
 
 __all__ = ["run_demo"]
 
@@ -233,6 +234,18 @@ def _summary(show: Show, figures: dict[str, Any]) -> None:
     show.console.print(table)
 
 
+def catalog_migrations() -> Path:
+    """The catalog's own alembic.ini: the demo migrates its database with these, never a user's."""
+    ini = Path(__file__).resolve().parent.parent / "alembic.ini"
+    if not ini.is_file():
+        msg = (
+            "the demo runs from a clone of the repo repository, whose alembic.ini and "
+            "migrations/ hold the catalog's schema; they are not part of the installed package"
+        )
+        raise ConfigurationError(msg)
+    return ini
+
+
 async def run_demo(
     dsn: str | None = None,
     *,
@@ -242,13 +255,13 @@ async def run_demo(
     as_json: bool = False,
 ) -> dict[str, Any]:
     """Run the demo; show what happens (or print JSON figures) and return the figures."""
-    from ._migrate import upgrade
+    from repo.migrations import upgrade
 
     show = Show(as_json=as_json)
     server = await asyncio.to_thread(resolve_dsn, dsn)
     show.say(f"server: {mask_dsn(server)}")
     demo_dsn = await _ensure_database(server)
-    await asyncio.to_thread(upgrade, demo_dsn, "head")
+    await asyncio.to_thread(upgrade, demo_dsn, "head", config=catalog_migrations())
     show.say(f"migrated {DEMO_DATABASE} to head")
     figures: dict[str, Any] = {"database": mask_dsn(demo_dsn)}
     async with Database.connect(demo_dsn, min_size=10, max_size=10) as db:

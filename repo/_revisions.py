@@ -21,14 +21,30 @@ __all__ = ["check_revision", "find_ini", "script_heads", "script_revisions", "ve
 _SEPARATORS = {"space": " ", "newline": "\n", "os": os.pathsep, ";": ";", ":": ":"}
 
 
-def find_ini(start: Path | None = None) -> Path:
-    """The project's ``alembic.ini``: in the working directory or a parent, else the package's."""
-    here = (start or Path.cwd()).resolve()
-    for folder in (here, *here.parents, Path(__file__).resolve().parent.parent):
-        candidate = folder / "alembic.ini"
-        if candidate.exists():
-            return candidate
-    msg = "no alembic.ini found: run from the project directory"
+def find_ini(given: str | os.PathLike[str] | None = None) -> Path:
+    """The project's ``alembic.ini``: `given` (the file or its folder), else the one here.
+
+    Never anything else: a command run outside a project must not pick some
+    other project's migrations (the catalog's included). `ConfigurationError`
+    when there is none, naming the file and how to make one.
+    """
+    if given is not None:
+        path = Path(given).expanduser()
+        candidate = path / "alembic.ini" if path.is_dir() else path
+        if not candidate.is_file():
+            msg = (
+                f"no alembic.ini at {path}: name the project's alembic.ini or the folder holding it"
+            )
+            raise ConfigurationError(msg)
+        return candidate.resolve()
+    candidate = Path.cwd() / "alembic.ini"
+    if candidate.is_file():
+        return candidate.resolve()
+    msg = (
+        f"no alembic.ini in {Path.cwd()}: run from the project's directory, name it "
+        "(repo db --config PATH, Database.connect(migrations=PATH)), or start the "
+        "project's migrations with `repo db init --tables MODULE:NAME`"
+    )
     raise ConfigurationError(msg)
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from repo import Database
 from repo._dsn import resolve_dsn, with_database
-from repo._migrate import upgrade
+from repo.migrations import upgrade
 
 pytest_plugins = ["repo.testing.pytest_plugin"]
 

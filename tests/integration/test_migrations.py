@@ -33,10 +33,9 @@ from repo import (
     Table,
 )
 from repo._dsn import mask_dsn
-from repo._migrate import ENV_LOCK_TIMEOUT, describe, drift, engine, run, upgrade
-from repo._migration_metadata import metadata
 from repo.catalog import BRANDS, COLORS, SIZES, SKUS, TABLES, Brand, BrandRepository, Product
 from repo.errors import CONSTRAINTS
+from repo.migrations import ENV_LOCK_TIMEOUT, describe, drift, engine, metadata, run, upgrade
 from tests.conftest import create_database, drop_database
 
 ROOT = Path(__file__).resolve().parents[2]

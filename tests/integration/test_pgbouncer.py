@@ -19,8 +19,8 @@ import asyncpg
 import pytest
 
 from repo import ConfigurationError, Database, InvalidState, like
-from repo._migrate import upgrade
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
+from repo.migrations import upgrade
 from tests.servers import (
     PgBouncer,
     Postgres,

@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 
 from repo import ConnectionLost, Database, PoolTimeout
-from repo._migrate import upgrade
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
+from repo.migrations import upgrade
 from tests.servers import Postgres, missing_binaries, start_postgres, throwaway_dir
 
 pytestmark = pytest.mark.skipif(missing_binaries() is not None, reason=missing_binaries() or "")

@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from repo import ConfigurationError
-from repo._migrate import DEFAULT_LOCK_TIMEOUT, ENV_LOCK_TIMEOUT, describe, lock_timeout
+from repo.migrations import DEFAULT_LOCK_TIMEOUT, ENV_LOCK_TIMEOUT, describe, lock_timeout
 
 
 def test_lock_timeout_prefers_the_option_then_the_environment_then_the_ini(

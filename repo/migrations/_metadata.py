@@ -16,20 +16,39 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from ._mapping import ColumnSpec, Table
-from ._types import enum_class
-from .errors import ConfigurationError, InvalidQuery
+from repo._mapping import ColumnSpec, Table
+from repo._types import enum_class
+from repo.errors import ConfigurationError, InvalidQuery
 
 __all__ = ["NAMING_CONVENTION", "load_tables", "metadata", "sql_type"]
 
+
+def _check_name(constraint: Any, table: sa.Table) -> str:
+    """``ck_<table>_<name>``, leaving a name that already has the prefix as it is.
+
+    So that both a mapping's `Check` (named in full by `Table`) and a
+    revision's ``op.create_check_constraint("fee_not_negative", ...)`` get
+    one prefix, never ``ck_loan_ck_loan_...``.
+    """
+    name = constraint.name
+    if not isinstance(name, str) or not name:
+        msg = f"a CHECK constraint on {table.name} needs a name (ck_{table.name}_<name>)"
+        raise InvalidQuery(msg)
+    prefix = f"ck_{table.name}_"
+    return str(name) if str(name).startswith(prefix) else prefix + str(name)
+
+
 # The same names `Table` gives its constraints, for anything a revision
-# creates without naming it.
-NAMING_CONVENTION: Mapping[str, str] = {
+# creates without naming it in full.
+NAMING_CONVENTION: Mapping[str, Any] = {
     "pk": "pk_%(table_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    # SQLAlchemy applies a convention to a named constraint only when the
+    # convention mentions "constraint_name": this token's name does.
+    "ck": "%(ck_constraint_name)s",
+    "ck_constraint_name": _check_name,
 }
 
 _PLAIN: Mapping[str, Callable[[], sa.types.TypeEngine[Any]]] = {

@@ -1,7 +1,9 @@
-"""Alembic's command API, with the DSN resolved like `Database.connect()`.
+"""Alembic's commands, with the DSN resolved like `Database.connect()`.
 
-Imported only by the ``repo db`` commands, ``migrations/env.py``, the demo and
-tests: never by the runtime modules, which must not import SQLAlchemy.
+The ``repo db`` commands run these; so may a project's own scripts and tests
+(`upgrade`, `drift`). The project is the one whose ``alembic.ini`` is in the
+working directory, or the one a ``config`` path names: never the migrations
+that ship with the catalog.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ import io
 import os
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -25,11 +26,10 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from ._dsn import mask_dsn, resolve_dsn
-from ._mapping import Table
-from ._migration_metadata import metadata
-from ._revisions import find_ini
-from .errors import (
+from repo._dsn import mask_dsn, resolve_dsn
+from repo._mapping import Table
+from repo._revisions import find_ini
+from repo.errors import (
     ConfigurationError,
     DatabaseError,
     LockNotAvailable,
@@ -37,6 +37,8 @@ from .errors import (
     SchemaMismatch,
     translate,
 )
+
+from ._metadata import metadata
 
 __all__ = [
     "DEFAULT_LOCK_TIMEOUT",
@@ -46,6 +48,7 @@ __all__ = [
     "describe",
     "drift",
     "engine",
+    "excluded_objects",
     "find_ini",
     "lock_timeout",
     "run",
@@ -81,18 +84,37 @@ def lock_timeout(*given: object, fallback: object = None) -> str:
     return DEFAULT_LOCK_TIMEOUT
 
 
-def compare_options(tables: Iterable[Table[Any]]) -> dict[str, Any]:
-    """How autogenerate compares the mappings with the database (env.py and `drift`)."""
+def excluded_objects(text: str | None) -> frozenset[str]:
+    """The names in alembic.ini's ``exclude`` option (whitespace- or comma-separated)."""
+    return frozenset((text or "").replace(",", " ").split())
+
+
+def compare_options(tables: Iterable[Table[Any]], *, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """How autogenerate compares the mappings with the database (env.py and `drift`).
+
+    Objects named in `exclude` (tables, indexes, constraints a project manages
+    by hand, e.g. with ``op.execute``) are left out of the comparison, so
+    ``repo db check`` does not report them and autogenerate never drops them.
+    """
     schemas = {t.schema for t in tables}
+    skipped = frozenset(exclude)
 
     def include_name(name: str | None, type_: str, _parents: Mapping[str, Any]) -> bool:
-        return type_ != "schema" or name in schemas
+        if type_ == "schema":
+            return name in schemas
+        return name not in skipped
+
+    def include_object(
+        _obj: object, name: str | None, _type: str, _reflected: bool, _other: object
+    ) -> bool:
+        return name not in skipped
 
     return {
         "compare_type": True,
         "compare_server_default": True,
         "include_schemas": schemas != {None},
         "include_name": include_name,
+        "include_object": include_object,
     }
 
 
@@ -109,14 +131,15 @@ def engine(dsn: str) -> AsyncEngine:
     )
 
 
-def drift(dsn: str, tables: Iterable[Table[Any]]) -> list[Any]:
+def drift(dsn: str, tables: Iterable[Table[Any]], *, exclude: Iterable[str] = ()) -> list[Any]:
     """How the schema of the database at `dsn` differs from `tables` (empty: it does not).
 
-    Alembic's autogenerate comparison, as ``repo db check`` makes it. Blocking.
+    Alembic's autogenerate comparison, as ``repo db check`` makes it, leaving
+    out the objects named in `exclude`. Blocking.
     """
     tables = tuple(tables)
     target = metadata(tables)
-    options = compare_options(tables)
+    options = compare_options(tables, exclude=exclude)
 
     def compare(connection: Connection) -> list[Any]:
         context = MigrationContext.configure(connection, opts=options)
@@ -173,12 +196,17 @@ def describe(diff: Any) -> str:
 def alembic_config(
     dsn: str | None = None,
     *,
-    ini: Path | None = None,
+    config: str | os.PathLike[str] | None = None,
     offline: bool = False,
     lock_timeout: str | None = None,
 ) -> Config:
-    """An Alembic `Config` for the project, bound to the resolved DSN (unless `offline`)."""
-    cfg = Config(str(ini or find_ini()))
+    """An Alembic `Config` for the project, bound to the resolved DSN (unless `offline`).
+
+    The project is the ``alembic.ini`` that `config` names (the file or its
+    folder), else the working directory's; it is found before the database is
+    resolved, so that a command run outside a project connects to nothing.
+    """
+    cfg = Config(str(find_ini(config)))
     cfg.attributes["repo_command"] = True
     if not offline:
         cfg.attributes["dsn"] = resolve_dsn(dsn)
@@ -187,9 +215,15 @@ def alembic_config(
     return cfg
 
 
-def upgrade(dsn: str | None = None, revision: str = "head") -> None:
-    """Migrate the database at `dsn` (resolved) to `revision`. Blocking."""
-    run("upgrade", dsn, revision=revision)
+def upgrade(
+    dsn: str | None = None, revision: str = "head", *, config: str | os.PathLike[str] | None = None
+) -> None:
+    """Migrate the database at `dsn` (resolved) to `revision`. Blocking.
+
+    `config`: the project's ``alembic.ini`` (or its folder); default: the
+    working directory's.
+    """
+    run("upgrade", dsn, revision=revision, config=config)
 
 
 def _needs_database(name: str, options: Mapping[str, object]) -> bool:
@@ -198,10 +232,17 @@ def _needs_database(name: str, options: Mapping[str, object]) -> bool:
     return not (name == "revision" and not options.get("autogenerate"))
 
 
-def run(name: str, dsn: str | None = None, **options: object) -> None:
+def run(
+    name: str,
+    dsn: str | None = None,
+    *,
+    config: str | os.PathLike[str] | None = None,
+    **options: object,
+) -> None:
     """Run the Alembic command `name`: upgrade, downgrade, current, history, check, revision.
 
-    Options: ``revision``, ``sql`` (print the SQL, touching no database),
+    `config` names the project's ``alembic.ini`` (default: the working
+    directory's). Options: ``revision``, ``sql`` (print the SQL, touching no database),
     ``lock_timeout``, ``message``, ``autogenerate``, ``rev_id``. History, offline SQL and a
     plain ``revision`` need no database; the others resolve it like
     `Database.connect()`. Alembic's and the server's errors come out as
@@ -210,7 +251,10 @@ def run(name: str, dsn: str | None = None, **options: object) -> None:
     offline = not _needs_database(name, options)
     timeout = options.get("lock_timeout")
     cfg = alembic_config(
-        dsn, offline=offline, lock_timeout=lock_timeout(timeout) if timeout else None
+        dsn,
+        config=config,
+        offline=offline,
+        lock_timeout=lock_timeout(timeout) if timeout else None,
     )
     try:
         _command(cfg, name, options)
