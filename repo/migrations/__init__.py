@@ -27,7 +27,7 @@ from ._commands import (
     run,
     upgrade,
 )
-from ._env import drop_created_enums, run_migrations
+from ._env import enum_types, run_migrations
 from ._init import init_project
 from ._metadata import NAMING_CONVENTION, load_tables, metadata, sql_type
 
@@ -38,8 +38,8 @@ __all__ = [
     "compare_options",
     "describe",
     "drift",
-    "drop_created_enums",
     "engine",
+    "enum_types",
     "excluded_objects",
     "init_project",
     "load_tables",

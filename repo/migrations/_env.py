@@ -11,7 +11,8 @@ asyncpg dialect) or offline (``--sql``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+import copy
+from collections.abc import Iterable
 from logging.config import fileConfig
 from typing import Any
 
@@ -54,7 +55,7 @@ def run_migrations(context: Any, *, tables: Iterable[Table[Any]] | None = None) 
     target = metadata(mapped)
     options = {
         **compare_options(mapped, exclude=excluded_objects(config.get_main_option("exclude"))),
-        "process_revision_directives": drop_created_enums,
+        "process_revision_directives": enum_types,
     }
     timeout = lock_timeout(
         config.attributes.get("lock_timeout"),
@@ -96,21 +97,65 @@ def run_migrations(context: Any, *, tables: Iterable[Table[Any]] | None = None) 
     asyncio.run(online())
 
 
-def _enums(operations: Sequence[Any]) -> dict[tuple[str | None, str], None]:
-    """The enum types the columns that `operations` create or add use, in order."""
-    found: dict[tuple[str | None, str], None] = {}
+def _enum_of(column: Any) -> Any:
+    type_ = getattr(column, "type", None)
+    if isinstance(type_, postgresql.ENUM) and type_.name:
+        return type_
+    return None
+
+
+def _name(type_: Any) -> tuple[str | None, str]:
+    return (type_.schema, type_.name)
+
+
+def _qualified(name: tuple[str | None, str]) -> str:
+    schema, bare = name
+    return f"{quote(schema)}.{quote(bare)}" if schema else quote(bare)
+
+
+def _create_type(type_: Any) -> ops.ExecuteSQLOp:
+    labels = ", ".join("'" + str(label).replace("'", "''") + "'" for label in type_.enums)
+    return ops.ExecuteSQLOp(f"CREATE TYPE {_qualified(_name(type_))} AS ENUM ({labels})")
+
+
+def _not_created(column: Any) -> None:
+    """Make `column`'s create_table leave its enum type alone (it exists already)."""
+    type_ = copy.copy(column.type)
+    type_.create_type = False
+    column.type = type_
+
+
+def _upgrade_enums(
+    operations: list[Any], available: set[tuple[str | None, str]], created: list[Any]
+) -> list[Any]:
+    """`operations`, each enum type created exactly once, before its first use.
+
+    ``create_table`` creates the enum types of its columns and fails if one
+    exists (an earlier revision's, or an earlier table's in this one);
+    ``add_column`` never creates one. Types created are added to `created`.
+    """
+    result: list[Any] = []
     for op in operations:
-        columns: Iterable[Any] = ()
-        if isinstance(op, ops.CreateTableOp):
-            columns = (c for c in op.columns if isinstance(c, sa.Column))
+        if isinstance(op, ops.ModifyTableOps):
+            op.ops = _upgrade_enums(op.ops, available, created)
+        elif isinstance(op, ops.CreateTableOp):
+            for column in op.columns:
+                type_ = _enum_of(column)
+                if type_ is None:
+                    continue
+                if _name(type_) in available:
+                    _not_created(column)
+                else:
+                    available.add(_name(type_))
+                    created.append(_name(type_))
         elif isinstance(op, ops.AddColumnOp):
-            columns = (op.column,)
-        elif isinstance(op, ops.ModifyTableOps):
-            found.update(_enums(op.ops))
-        for column in columns:
-            if isinstance(column.type, postgresql.ENUM | sa.Enum) and column.type.name:
-                found[(column.type.schema, column.type.name)] = None
-    return found
+            type_ = _enum_of(op.column)
+            if type_ is not None and _name(type_) not in available:
+                available.add(_name(type_))
+                created.append(_name(type_))
+                result.append(_create_type(type_))
+        result.append(op)
+    return result
 
 
 def _existing_enums(context: Any) -> set[tuple[str | None, str]]:
@@ -131,21 +176,22 @@ def _existing_enums(context: Any) -> set[tuple[str | None, str]]:
     return found
 
 
-def drop_created_enums(context: Any, revision: Any, directives: list[Any]) -> None:
-    """Autogenerate hook: the downgrade drops the enum types its upgrade created.
+def enum_types(context: Any, revision: Any, directives: list[Any]) -> None:
+    """Autogenerate hook: each enum type created once before its first use, dropped on the way down.
 
-    Alembic's autogenerate creates a PostgreSQL enum type with the first table
-    that uses it, but its downgrade drops only the table, so a later upgrade
-    fails with "type ... already exists". The types the upgrade's new tables
-    and columns use, and which the database does not have yet, are dropped at
-    the end of the downgrade.
+    Alembic's autogenerate leaves PostgreSQL enum types to SQLAlchemy, which
+    creates one with each ``create_table`` that uses it (failing when it
+    exists), never with ``add_column``, and never drops one: head → base →
+    head then fails with "type ... already exists". So the upgrade creates
+    each new type once, before the first table or column that uses it, and
+    the downgrade drops the types its upgrade created, after their tables.
     """
     script = directives[0] if directives else None
     upgrade_ops: Any = getattr(script, "upgrade_ops", None)
     downgrade_ops: Any = getattr(script, "downgrade_ops", None)
     if upgrade_ops is None or downgrade_ops is None:
         return
-    created = [t for t in _enums(upgrade_ops.ops) if t not in _existing_enums(context)]
-    for schema, name in created:
-        qualified = f"{quote(schema)}.{quote(name)}" if schema else quote(name)
-        downgrade_ops.ops.append(ops.ExecuteSQLOp(f"DROP TYPE IF EXISTS {qualified}"))
+    created: list[tuple[str | None, str]] = []
+    upgrade_ops.ops = _upgrade_enums(upgrade_ops.ops, _existing_enums(context), created)
+    for name in created:
+        downgrade_ops.ops.append(ops.ExecuteSQLOp(f"DROP TYPE IF EXISTS {_qualified(name)}"))
