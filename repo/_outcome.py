@@ -24,12 +24,17 @@ T = TypeVar("T")
 
 
 def _from_server(exc: BaseException) -> bool:
-    """Whether `exc` is (or was raised from) an error the server answered with."""
+    """Whether `exc` is (or was raised from) an error the server answered with.
+
+    asyncpg also raises some of its server error classes itself (a query
+    argument it cannot encode is a ``DataError``); only the server's own
+    carry a severity.
+    """
     seen = 0
     cause: BaseException | None = exc
     while cause is not None and seen < 8:
         if isinstance(cause, asyncpg.PostgresError):
-            return True
+            return getattr(cause, "severity", None) is not None
         cause = cause.__cause__
         seen += 1
     return False
