@@ -21,6 +21,7 @@ from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._observe import EventHook, Observer
 from ._pg import call, gone
 from ._pg import discard as drop
+from ._poolcare import Connector
 from ._replicas import Replicas, RoutedSession
 from ._repository import Repository
 from ._revisions import check_revision, script_revisions
@@ -117,6 +118,7 @@ class Database:
             )
             raise ConfigurationError(msg)
         self._dsn = dsn
+        self._connector = Connector()
         self.min_size = min_size
         self.max_size = max_size
         self.acquire_timeout = float(acquire_timeout)
@@ -132,6 +134,8 @@ class Database:
             # Released connections are reset only as far as their use requires.
             "connection_class": RepoConnection,
             "reset": reset_on_release,
+            # Connects that a cancelled acquire abandons finish out of sight.
+            "connect": self._connector,
         }
         self._user_init = init
         self._json_codecs = json_codecs
@@ -382,6 +386,7 @@ class Database:
                 await pool.close()
             finally:
                 self._pool = None
+                await self._connector.aclose()
             log.info("closed pool to %s", self.dsn)
 
     @property
