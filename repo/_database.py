@@ -470,7 +470,8 @@ class Database:
             # transaction left open): never hand it to the next user.
             conn.terminate()
             reason = (
-                "its state is unknown (a BEGIN, COMMIT or ROLLBACK was cut off)"
+                "its state is unknown (a BEGIN, COMMIT or ROLLBACK was cut off), or its "
+                "server refused a write as read-only (a primary demoted to a standby)"
                 if discard
                 else "it was left inside a transaction"
             )

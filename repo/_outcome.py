@@ -16,7 +16,7 @@ from typing import TypeVar
 
 import asyncpg
 
-from .errors import ABORTED_ADVICE, ConnectionLost, OutcomeUnknown, TransactionAborted
+from .errors import _ABORTED_ADVICE, ConnectionLost, OutcomeUnknown, TransactionAborted
 
 __all__ = ["Failures", "aborted_at_commit", "carry", "lost_in_unit", "outcome_unknown"]
 
@@ -116,7 +116,7 @@ def aborted_at_commit(first: BaseException | None) -> TransactionAborted:
         what = f"The first failure was {_named(first)}"
     msg = (
         "COMMIT rolled the unit of work back instead, and nothing of it was stored: "
-        f"{ABORTED_ADVICE}. {what}"
+        f"{_ABORTED_ADVICE}. {what}"
     )
     return TransactionAborted(msg)
 

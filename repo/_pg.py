@@ -94,8 +94,8 @@ def failure(exc: BaseException, conn: Any) -> BaseException:
         # Not chained: the driver's words describe its pool proxy, not what
         # happened to the connection.
         return ConnectionLost(
-            "the server closed the connection (it was terminated, or the server "
-            "restarted or went away) before the statement was sent"
+            "the connection to the server was lost: the server closed it (it was "
+            "terminated, or the server restarted or went away) before the statement was sent"
         )
     err: BaseException
     if not closed and isinstance(exc, asyncpg.exceptions.InternalClientError):

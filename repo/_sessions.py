@@ -309,8 +309,9 @@ class TransactionSession(PgRunner):
             conn = self.current
             if gone(conn):
                 msg = (
-                    "the server closed the connection before COMMIT was sent: the unit of "
-                    "work's work was not committed; run it again in a new unit (run_in_unit does)"
+                    "the connection to the server was lost: the server closed it before COMMIT "
+                    "was sent, so the unit of work's work was not committed; run it again in "
+                    "a new unit (run_in_unit does)"
                 )
                 raise ConnectionLost(msg)
             try:

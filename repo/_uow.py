@@ -128,7 +128,7 @@ class UnitOfWork:
     def _describe(self) -> str:
         if self._state is UnitState.NEW:
             return "the unit of work has not begun: use it inside `async with`"
-        return f"the unit of work {_ENDED[self._state]}: start a new one"
+        return f"the unit of work {_ENDED.get(self._state, 'is not active')}: start a new one"
 
     def _require_active(self, action: str) -> None:
         if self._state is not UnitState.ACTIVE:
@@ -262,7 +262,7 @@ def _resolve_repositories(
         annotations = inspect.get_annotations(cls)
     except NameError as exc:  # annotations evaluated on access (Python 3.14)
         msg = f"a repository annotation of {cls.__qualname__} does not resolve ({exc}): {advice}"
-        raise InvalidQuery(msg) from None
+        raise InvalidQuery(msg) from exc
     for name, annotation in annotations.items():
         hint = annotation
         if isinstance(annotation, str):
@@ -273,7 +273,7 @@ def _resolve_repositories(
                     f"{cls.__qualname__}.{name} is annotated {annotation!r}, but the name "
                     f"{exc.name!r} is not defined when the class is made: {advice}"
                 )
-                raise InvalidQuery(msg) from None
+                raise InvalidQuery(msg) from exc
             except Exception as exc:
                 msg = (
                     f"{cls.__qualname__}.{name}: its annotation {annotation!r} cannot be "

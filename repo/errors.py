@@ -261,14 +261,14 @@ _SIMPLE: Mapping[str, type[RepoError]] = {
 }
 
 # What to do about an aborted transaction: the same words on every backend.
-ABORTED_ADVICE = (
+_ABORTED_ADVICE = (
     "an earlier statement of this unit of work failed, which aborts its transaction: "
     "put a statement expected to fail inside `async with uow.savepoint():` to keep "
     "the unit usable, or let the error end the unit"
 )
 
 _ADVICE: Mapping[str, str] = {
-    "25P02": f": {ABORTED_ADVICE}",
+    "25P02": f": {_ABORTED_ADVICE}",
     "25006": (
         ": this unit of work is read-only (readonly=True, perhaps on a read replica); "
         "write in a unit of work without readonly=True"

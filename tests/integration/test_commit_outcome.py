@@ -344,7 +344,7 @@ async def test_a_connection_killed_inside_a_unit_says_nothing_was_committed(
             await asyncio.sleep(0.2)  # the client sees the connection close
             await uow.entries.add(Entry("never"))
     message = str(got.value)
-    assert "the server closed the connection" in message
+    assert "the server closed it" in message
     assert "work was not committed" in message
     assert "released back to the pool" not in message
     assert not isinstance(got.value, OutcomeUnknown)
