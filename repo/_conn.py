@@ -27,11 +27,16 @@ connection whose state is unknown.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import asyncpg
 
 __all__ = ["RepoConnection", "full_reset_query", "mark_lent", "mark_raw", "reset_on_release"]
+
+
+# Cancel requests still running for connections that ended (see _clean_tasks).
+_finishing: set[asyncio.Task[Any]] = set()
 
 
 class RepoConnection(asyncpg.Connection):
@@ -45,6 +50,24 @@ class RepoConnection(asyncpg.Connection):
         self._repo_lent = False
         # Exposed raw (or set up by the user's init): needs the full reset.
         self._repo_dirty = False
+
+    def _clean_tasks(self) -> None:
+        # When a connection ends, asyncpg cancels its cancel requests still in
+        # flight (each sent on a connection of its own after a statement was
+        # cancelled). One cancelled just as its socket connects leaves a
+        # future whose exception nobody retrieves: asyncio logs "Future
+        # exception was never retrieved: unexpected connection_lost()".
+        # They are short and end by themselves once this connection is gone,
+        # so they are let finish instead (held here meanwhile).
+        pending: set[asyncio.Task[Any]] | None = getattr(self, "_cancellations", None)
+        if pending:
+            current = asyncio.current_task()
+            for task in pending:
+                if task is not current and not task.done():
+                    _finishing.add(task)
+                    task.add_done_callback(_finishing.discard)
+            pending.clear()
+        super()._clean_tasks()  # type: ignore[misc]
 
 
 def _unwrap(conn: Any) -> Any:

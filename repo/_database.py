@@ -21,6 +21,7 @@ from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._observe import EventHook, Observer
 from ._pg import call, gone
 from ._pg import discard as drop
+from ._poolcare import Connector
 from ._replicas import Replicas, RoutedSession
 from ._repository import Repository
 from ._revisions import check_revision, script_revisions
@@ -118,6 +119,7 @@ class Database:
             )
             raise ConfigurationError(msg)
         self._dsn = dsn
+        self._connector = Connector()
         self.min_size = min_size
         self.max_size = max_size
         self.acquire_timeout = float(acquire_timeout)
@@ -133,6 +135,8 @@ class Database:
             # Released connections are reset only as far as their use requires.
             "connection_class": RepoConnection,
             "reset": reset_on_release,
+            # Connects that a cancelled acquire abandons finish out of sight.
+            "connect": self._connector,
         }
         self._user_init = init
         self._embedded_version = embedded_version
@@ -394,6 +398,7 @@ class Database:
                 await pool.close()
             finally:
                 self._pool = None
+                await self._connector.aclose()
             log.info("closed pool to %s", self.dsn)
 
     @property
@@ -477,7 +482,8 @@ class Database:
             # transaction left open): never hand it to the next user.
             conn.terminate()
             reason = (
-                "its state is unknown (a BEGIN, COMMIT or ROLLBACK was cut off)"
+                "its state is unknown (a BEGIN, COMMIT or ROLLBACK was cut off), or its "
+                "server refused a write as read-only (a primary demoted to a standby)"
                 if discard
                 else "it was left inside a transaction"
             )

@@ -23,7 +23,7 @@ from ._begin import begin_statement
 from ._mapping import Table
 from ._observe import Observer
 from ._observe import log as sql_log
-from .errors import InvalidState, translate
+from .errors import ConnectionLost, DataError, InvalidState, translate
 
 if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
@@ -41,6 +41,7 @@ __all__ = [
     "begin_statement",
     "call",
     "discard",
+    "failure",
     "gone",
 ]
 
@@ -72,6 +73,40 @@ def gone(conn: Any) -> bool:
     return closed
 
 
+def failure(exc: BaseException, conn: Any) -> BaseException:
+    """The error to raise for `exc`, a driver error a statement on `conn` raised.
+
+    Raise it ``from`` its ``__cause__``, set here.
+
+    On a connection the server closed, asyncpg refuses the next statement
+    with an error about its own state (the pool proxy says the connection
+    "has been released back to the pool"): what happened is said instead.
+    An internal client error on a connection still open is one the driver
+    raised before sending anything (a value no codec encodes): the
+    connection is fine, and it is a `DataError`.
+    """
+    closed = gone(conn)
+    if (
+        closed
+        and isinstance(exc, asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError)
+        and not isinstance(exc, asyncpg.exceptions.ConnectionDoesNotExistError)
+    ):
+        # Not chained: the driver's words describe its pool proxy, not what
+        # happened to the connection.
+        return ConnectionLost(
+            "the connection to the server was lost: the server closed it (it was "
+            "terminated, or the server restarted or went away) before the statement was sent"
+        )
+    err: BaseException
+    if not closed and isinstance(exc, asyncpg.exceptions.InternalClientError):
+        err = DataError(f"the driver could not send a value: {exc}")
+    else:
+        err = translate(exc, closed=closed)
+    if err is not exc:
+        err.__cause__ = exc
+    return err
+
+
 def discard(conn: Any) -> None:
     """Terminate `conn` unless it is already gone: its state is unknown."""
     if not gone(conn):
@@ -88,11 +123,10 @@ async def call(
     except DRIVER_ERRORS as exc:
         if obs is not None:
             obs.statement(name, sql, args, perf_counter() - start, error=exc)
-        if isinstance(exc, asyncpg.exceptions.InternalClientError):
-            # The driver lost track of the protocol (the server ended the
-            # session while the connection sat idle): it cannot be used again.
-            discard(conn)
-        raise translate(exc, closed=gone(conn)) from exc
+        err = failure(exc, conn)
+        if err is exc:
+            raise
+        raise err from err.__cause__
     if obs is not None:
         # The hot path: with no hook, no DEBUG and a fast statement, nothing
         # more than these checks runs.
@@ -113,7 +147,7 @@ debug_cached: Callable[[int], bool | None] = getattr(sql_log, "_cache", {}).get
 class Lent:
     """A connection lent for several statements; `lock` guards it between them."""
 
-    __slots__ = ("conn", "declare", "lock", "obs", "query")
+    __slots__ = ("conn", "declare", "lock", "obs", "on_error", "query")
 
     def __init__(
         self,
@@ -122,11 +156,15 @@ class Lent:
         *,
         declare: bool = False,
         obs: Observer | None = None,
+        on_error: Callable[[BaseException], BaseException] | None = None,
     ) -> None:
         self.conn = conn
         self.lock = lock
         self.declare = declare
         self.obs = obs
+        # Told of every failure, and returns the error to raise (a unit of
+        # work notes it, and says a lost connection in its own words).
+        self.on_error = on_error
         self.query = ""
 
     async def open_cursor(self, sql: str, args: Sequence[Any]) -> Any:
@@ -157,7 +195,12 @@ class Lent:
             if isinstance(exc, asyncpg.exceptions.NoActiveSQLTransactionError):
                 msg = "a server-side cursor needs a transaction: use a unit of work"
                 raise InvalidState(msg) from exc
-            raise translate(exc, closed=gone(self.conn)) from exc
+            err = failure(exc, self.conn)
+            if self.on_error is not None:
+                err = self.on_error(err)
+            if err is exc:
+                raise
+            raise err from err.__cause__
         if self.obs is not None:
             self._observe(fn, args, perf_counter() - start, result, None)
         return result

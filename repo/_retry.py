@@ -5,7 +5,10 @@ one of two conflicting transactions with 40001 (serialization failure) or
 40P01 (deadlock) and expects the application to run it again from the start.
 `run_in_unit` does exactly that: a fresh unit of work per attempt, jittered
 exponential backoff between attempts, a bound on attempts, and the last
-error raised when they run out.
+error raised when they run out. It also runs again a unit whose connection
+was lost before COMMIT, and a read-write unit whose write a server demoted
+to a standby refused (after a failover); never one whose COMMIT outcome is
+unknown, and nothing else.
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from typing import TypeVar
 import attrs
 
 from ._uow import Backend, UnitOfWork, UnitState
-from .errors import ConnectionLost, InvalidQuery, RepoError, SerializationFailure
+from .errors import (
+    ConnectionLost,
+    InvalidQuery,
+    OutcomeUnknown,
+    ReadOnlyViolation,
+    RepoError,
+    SerializationFailure,
+)
 
 __all__ = ["Backoff", "run_in_unit"]
 
@@ -46,14 +56,28 @@ class Backoff:
         return random.uniform(0, min(self.cap, self.first * 2 ** (attempt - 1)))
 
 
-def _retryable(exc: BaseException, committing: bool) -> bool:
+def _retryable(exc: RepoError, uow: UnitOfWork, committing: bool) -> bool:
+    """Whether running the unit again is safe and may succeed."""
+    if uow.state is UnitState.COMMITTED:
+        # `work` committed the unit itself and failed afterwards: its work is
+        # stored, and running it again would do it twice.
+        return False
     if isinstance(exc, SerializationFailure):
         # DeadlockDetected included. The server rolled the transaction back,
         # even when it said so in answer to COMMIT: running it again is safe.
         return True
-    # A connection lost before COMMIT was sent committed nothing; one lost
-    # during COMMIT may or may not have committed, and is never run again.
-    return isinstance(exc, ConnectionLost) and not committing
+    if isinstance(exc, OutcomeUnknown) or uow.state is UnitState.UNKNOWN:
+        # The COMMIT may have taken effect: running it again could do it twice.
+        return False
+    if isinstance(exc, ConnectionLost):
+        # Lost before COMMIT was sent (or before the server could have
+        # received it): nothing was committed.
+        return True
+    # A read-write unit's write refused as read-only: after a failover the
+    # old primary is a standby. Its connection was discarded, and a fresh
+    # one reaches the new primary. Not at COMMIT, and not in a unit that
+    # asked to be read-only (that is the caller's mistake, not a failover).
+    return isinstance(exc, ReadOnlyViolation) and not uow.readonly and not committing
 
 
 async def run_in_unit(
@@ -75,10 +99,13 @@ async def run_in_unit(
     ``work`` gets the active unit of work (``uow.attempt`` says which attempt
     this is, from 1) and returns a result; `run_in_unit` commits and returns
     that result. When the unit fails with `SerializationFailure` or
-    `DeadlockDetected` (from any statement, COMMIT included), or with
-    `ConnectionLost` before COMMIT was sent, the whole `work` runs again in a
-    new unit after a `backoff` pause, at most `attempts` times in all; then
-    the last error is raised. Any other error is raised at once.
+    `DeadlockDetected` (from any statement, COMMIT included), with
+    `ConnectionLost` before COMMIT was sent, or (in a read-write unit,
+    before COMMIT) with `ReadOnlyViolation`, the whole `work` runs again in
+    a new unit after a `backoff` pause, at most `attempts` times in all;
+    then the last error is raised. Any other error is raised at once:
+    `TransactionAborted` from a COMMIT the server rolled back, and
+    `OutcomeUnknown` (a connection lost during COMMIT) included.
 
     `on_retry(attempt, error, delay)` is called before each pause (for
     metrics or logs). The unit options (`isolation`, ...) are `UnitOfWork`'s.
@@ -109,7 +136,7 @@ async def run_in_unit(
                     committing = True
                     await uow.commit()
         except RepoError as exc:
-            if attempt >= attempts or not _retryable(exc, committing):
+            if attempt >= attempts or not _retryable(exc, uow, committing):
                 raise
             delay = backoff.delay(attempt)
             if on_retry is not None:

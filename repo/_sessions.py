@@ -21,8 +21,9 @@ from typing import TYPE_CHECKING, Any
 from ._begin import begin_statement
 from ._conn import mark_raw
 from ._observe import Observer
+from ._outcome import Failures, aborted_at_commit, carry, lost_in_unit, outcome_unknown
 from ._pg import DRIVER_ERRORS, Conn, Lent, PgRunner, Reading, call, discard, gone
-from .errors import InvalidState
+from .errors import ConnectionLost, InvalidState, ReadOnlyViolation, RepoError
 
 if TYPE_CHECKING:
     from ._database import Database
@@ -104,25 +105,35 @@ class PoolSession(PgRunner):
         conn = await self._db._take()
         if raw:
             mark_raw(conn)
-        committing = discard = False
         try:
             await call(conn, "execute", "BEGIN", (), self.obs)
             yield conn
-            committing = True
-            await call(conn, "execute", "COMMIT", (), self.obs)
         except BaseException:
-            if committing:
-                # A COMMIT that failed or was cancelled half-way: whether it
-                # took effect is unknown, so the connection is not reused.
-                discard = True
-            else:
-                # Shielded: a cancelled operation must still end its
-                # transaction before the connection goes back to the pool.
-                await asyncio.shield(_end(conn, "ROLLBACK", self.obs))
+            # Shielded: a cancelled operation must still end its transaction,
+            # and return its connection, before the error goes on.
+            await asyncio.shield(self._roll_back(conn))
             raise
+        # Carried to the server's answer even if the task is cancelled: cut
+        # off half-way, whether it took effect would be unknown.
+        done, cancelled = await carry(call(conn, "execute", "COMMIT", (), self.obs))
+        error = None if done.cancelled() else done.exception()
+        # A COMMIT the server refused rolled back, on a healthy connection;
+        # one with no answer may or may not have taken effect, and its
+        # connection is not reused.
+        answered = error is None or (
+            isinstance(error, RepoError) and not isinstance(error, ConnectionLost)
+        )
+        await asyncio.shield(self._db._give_back(conn, discard=done.cancelled() or not answered))
+        if cancelled is not None:
+            raise cancelled
+        if error is not None:
+            raise error
+
+    async def _roll_back(self, conn: Conn) -> None:
+        try:
+            await _end(conn, "ROLLBACK", self.obs)
         finally:
-            # Shielded so that a cancelled task still returns its connection.
-            await asyncio.shield(self._db._give_back(conn, discard=discard))
+            await self._db._give_back(conn)
 
     def reading(self, raw: bool = False) -> Reading:
         return PoolReading(self._db, raw=raw)
@@ -183,6 +194,10 @@ class TransactionSession(PgRunner):
         self._lock = asyncio.Lock()
         self.obs = db.observer
         self.describe_state: Callable[[], str] = lambda: "the unit of work is not active"
+        self._failures = Failures()
+        # A read-write unit, and whether the server refused its writes as read-only.
+        self._writes = True
+        self._demoted = False
 
     @property
     def current(self) -> Conn:
@@ -202,18 +217,51 @@ class TransactionSession(PgRunner):
 
     async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
         async with self._lock:
-            return await call(self.current, name, sql, args, self.obs)
+            try:
+                result = await call(self.current, name, sql, args, self.obs)
+            except BaseException as exc:
+                err = self._failed(exc)
+                if err is exc:
+                    raise
+                raise err from err.__cause__
+            if self._failures.suspects:
+                self._failures.succeeded()
+            return result
+
+    def _failed(self, exc: BaseException) -> BaseException:
+        """Note `exc`, a statement's failure, and return the error to raise for it."""
+        self._failures.failed(exc)
+        if isinstance(exc, ReadOnlyViolation) and self._writes:
+            # A read-write unit's write refused as read-only: the server is a
+            # standby now (a failover demoted it). The connection must not
+            # serve anyone again; a fresh one finds the new primary.
+            self._demoted = True
+        if isinstance(exc, ConnectionLost):
+            return lost_in_unit(exc)
+        return exc
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
         # The unit's transaction already makes the operation atomic: a failure
         # aborts it, and the unit rolls back.
         async with self._lock:
-            yield self.current
+            try:
+                yield self.current
+            except BaseException as exc:
+                err = self._failed(exc)
+                if err is exc:
+                    raise
+                raise err from err.__cause__
+            if self._failures.suspects:
+                self._failures.succeeded()
 
     def reading(self) -> Reading:
         declare = self._db.pgbouncer
-        return Reading(lambda: Lent(self.current, self._lock, declare=declare, obs=self.obs))
+        return Reading(
+            lambda: Lent(
+                self.current, self._lock, declare=declare, obs=self.obs, on_error=self._failed
+            )
+        )
 
     def sql(self, method: str) -> PgRunner:
         mark_raw(self.current)
@@ -228,6 +276,7 @@ class TransactionSession(PgRunner):
         timeouts: Mapping[str, float | None] | None = None,
     ) -> None:
         statement = begin_statement(isolation, readonly, deferrable, timeouts)
+        self._writes = not readonly
         if readonly:
             # A replica's connection when one is healthy, else the primary's.
             self._conn = await self._db._begin_read(statement)
@@ -249,30 +298,65 @@ class TransactionSession(PgRunner):
         await self.close()
 
     async def commit(self) -> None:
-        await self._run("execute", "COMMIT", ())
+        """COMMIT, and read the server's answer: ``ROLLBACK`` means it rolled back.
+
+        `TransactionAborted` (chained to the failure that aborted the
+        transaction) for that answer; the server's error for a COMMIT it
+        refused; `ConnectionLost` for a connection lost before COMMIT was
+        sent; `OutcomeUnknown` when no answer came.
+        """
+        async with self._lock:
+            conn = self.current
+            if gone(conn):
+                msg = (
+                    "the connection to the server was lost: the server closed it before COMMIT "
+                    "was sent, so the unit of work's work was not committed; run it again in "
+                    "a new unit (run_in_unit does)"
+                )
+                raise ConnectionLost(msg)
+            try:
+                status = await call(conn, "execute", "COMMIT", (), self.obs)
+            except ConnectionLost as exc:
+                raise outcome_unknown(exc) from exc
+            except RepoError:
+                # The server answered with an error (a serialization failure,
+                # a deferred constraint): it rolled the transaction back.
+                raise
+            except Exception as exc:
+                # No answer that says what happened (a client-side timeout).
+                raise outcome_unknown(exc) from exc
+        if status == "ROLLBACK":
+            first = self._failures.first()
+            raise aborted_at_commit(first) from first
 
     async def rollback(self) -> None:
         await self._run("execute", "ROLLBACK", ())
 
     async def savepoint(self, name: str) -> None:
         await self._run("execute", f"SAVEPOINT {name}", ())
+        self._failures.opened()
 
     async def release_savepoint(self, name: str) -> None:
-        await self._run("execute", f"RELEASE SAVEPOINT {name}", ())
+        try:
+            await self._run("execute", f"RELEASE SAVEPOINT {name}", ())
+        finally:
+            self._failures.released()
 
     async def rollback_to_savepoint(self, name: str) -> None:
         # Both in one round trip: undo the savepoint's work, then drop it.
         await self._run("execute", f"ROLLBACK TO SAVEPOINT {name}; RELEASE SAVEPOINT {name}", ())
+        self._failures.rolled_back()
 
     async def close(self, *, discard: bool = False) -> None:
         """Give the connection back; one still inside a transaction is terminated.
 
         `discard` terminates it in any case: its state is unknown (a COMMIT
-        or ROLLBACK that failed or was cancelled half-way).
+        or ROLLBACK that failed or was cancelled half-way). So is one on a
+        server that refused this read-write unit's writes as read-only.
         """
         conn, self._conn = self._conn, None
         if conn is not None:
-            await self._db._give_back(conn, discard=discard)
+            await self._db._give_back(conn, discard=discard or self._demoted)
 
     def __repr__(self) -> str:
         return "<unit of work connection>"

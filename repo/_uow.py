@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
-import typing
+import inspect
+import sys
+from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Protocol, Self
 
 from ._backend import UnitSession
+from ._outcome import carry, outcome_unknown
 from ._repository import Repository
-from .errors import ConnectionLost, InvalidState, RepoError
+from .errors import ConnectionLost, InvalidQuery, InvalidState, OutcomeUnknown, RepoError
 
 __all__ = ["Savepoint", "UnitOfWork", "UnitState"]
 
@@ -22,13 +25,30 @@ class Backend(Protocol):
 
 
 class UnitState(enum.Enum):
-    """Where a unit of work is in its life."""
+    """Where a unit of work is in its life, and how it ended.
+
+    Only `COMMITTED` means its work is stored. `ROLLED_BACK`: the server
+    rolled it back (on request, or in answer to a COMMIT of an aborted or
+    conflicting transaction). `FAILED`: it could not end cleanly (a
+    ROLLBACK failed, the connection was lost before COMMIT), and nothing was
+    committed. `UNKNOWN`: the connection broke while COMMIT was in flight,
+    so the work may or may not be stored.
+    """
 
     NEW = "new"
     ACTIVE = "active"
     COMMITTED = "committed"
     ROLLED_BACK = "rolled back"
     FAILED = "failed"
+    UNKNOWN = "outcome unknown"
+
+
+_ENDED = {
+    UnitState.COMMITTED: "has already committed",
+    UnitState.ROLLED_BACK: "has already rolled back",
+    UnitState.FAILED: "has already failed",
+    UnitState.UNKNOWN: "has already ended, its outcome unknown",
+}
 
 
 class UnitOfWork:
@@ -47,9 +67,19 @@ class UnitOfWork:
     `statement_timeout` and `lock_timeout` (seconds) bound every statement of
     the unit and every lock wait; past them the statement fails with
     `QueryCanceled` or `LockNotAvailable`.
+
+    The repository annotations are resolved when the subclass is made: a
+    name that does not resolve then raises `InvalidQuery`.
     """
 
-    _repository_slots: ClassVar[dict[str, type[Repository[Any]]] | None] = None
+    _repository_slots: ClassVar[Mapping[str, type[Repository[Any]]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The scope the class statement ran in: a unit of work made inside
+        # a function may name repositories local to it.
+        caller = sys._getframe(1).f_locals
+        cls._repository_slots = _resolve_repositories(cls, caller)
 
     def __init__(
         self,
@@ -77,19 +107,8 @@ class UnitOfWork:
             setattr(self, name, self._session.repository(cls))
 
     @classmethod
-    def _repositories(cls) -> dict[str, type[Repository[Any]]]:
-        found = cls.__dict__.get("_repository_slots")
-        if found is None:
-            # Annotations are resolved on first use, not at class creation, so
-            # that repositories may be defined after the unit of work.
-            hints = typing.get_type_hints(cls)
-            found = {
-                name: hint
-                for name, hint in hints.items()
-                if isinstance(hint, type) and issubclass(hint, Repository)
-            }
-            cls._repository_slots = found
-        return found
+    def _repositories(cls) -> Mapping[str, type[Repository[Any]]]:
+        return cls._repository_slots
 
     @property
     def state(self) -> UnitState:
@@ -109,19 +128,20 @@ class UnitOfWork:
     def _describe(self) -> str:
         if self._state is UnitState.NEW:
             return "the unit of work has not begun: use it inside `async with`"
-        return f"the unit of work has already {self._state.value}: start a new one"
+        return f"the unit of work {_ENDED.get(self._state, 'is not active')}: start a new one"
 
     def _require_active(self, action: str) -> None:
         if self._state is not UnitState.ACTIVE:
             if self._state is UnitState.NEW:
                 msg = f"cannot {action}: the unit of work has not begun (use `async with`)"
             else:
-                msg = f"cannot {action}: the unit of work has already {self._state.value}"
+                msg = f"cannot {action}: the unit of work {_ENDED[self._state]}"
             raise InvalidState(msg)
 
     async def __aenter__(self) -> Self:
         if self._state is not UnitState.NEW:
-            msg = f"a unit of work is entered once; this one has {self._state.value}"
+            ended = _ENDED.get(self._state, "is active already")
+            msg = f"a unit of work is entered once; this one {ended}"
             raise InvalidState(msg)
         timeouts = {"statement_timeout": self.statement_timeout, "lock_timeout": self.lock_timeout}
         await self._session.begin(self.isolation, self.readonly, self.deferrable, timeouts=timeouts)
@@ -143,21 +163,47 @@ class UnitOfWork:
             await self._close()
 
     async def commit(self) -> None:
-        """COMMIT now and end the unit; the connection goes back to the pool."""
+        """COMMIT now and end the unit; the connection goes back to the pool.
+
+        `uow.state` then says what the server did. A transaction an earlier
+        failure aborted is rolled back by the server instead: `TransactionAborted`,
+        chained to that failure. A COMMIT the server refused (a serialization
+        failure, a deferred constraint) raises that error; both leave
+        `ROLLED_BACK`. A connection that broke while COMMIT was in flight
+        raises `OutcomeUnknown` (`UNKNOWN`). A task cancelled meanwhile still
+        waits for the server's answer, sets the state from it, and then gets
+        its `CancelledError`.
+        """
         self._require_active("commit")
-        try:
-            await self._session.commit()
-        except BaseException as exc:
-            self._state = UnitState.FAILED
-            # A COMMIT the server answered with an error (a serialization
-            # failure, a deferred constraint) rolled back: the connection is
-            # fine. Any other failure, cancellation included, leaves the
-            # outcome unknown, and such a connection is never reused.
-            known = isinstance(exc, RepoError) and not isinstance(exc, ConnectionLost)
-            await self._close(discard=not known)
-            raise
-        self._state = UnitState.COMMITTED
-        await self._close()
+        # Carried to the server's answer even if the task is cancelled: a
+        # COMMIT cut off half-way would leave the outcome unknown.
+        done, cancelled = await carry(self._session.commit())
+        error: BaseException | None = None if done.cancelled() else done.exception()
+        discard = False
+        if done.cancelled():
+            # The COMMIT itself was cancelled (the event loop is shutting down).
+            self._state, discard = UnitState.UNKNOWN, True
+        elif error is None:
+            self._state = UnitState.COMMITTED
+        elif isinstance(error, OutcomeUnknown):
+            self._state, discard = UnitState.UNKNOWN, True
+        elif isinstance(error, ConnectionLost):
+            # Lost before COMMIT was sent: nothing was committed.
+            self._state, discard = UnitState.FAILED, True
+        elif isinstance(error, RepoError):
+            # The server answered: it rolled the transaction back, and the
+            # connection is healthy.
+            self._state = UnitState.ROLLED_BACK
+        else:
+            self._state, discard = UnitState.UNKNOWN, True
+            unknown = outcome_unknown(error)
+            unknown.__cause__ = error
+            error = unknown
+        await self._close(discard=discard)
+        if cancelled is not None:
+            raise cancelled
+        if error is not None:
+            raise error
 
     async def rollback(self) -> None:
         """Discard all the unit's work and end it; the connection goes back to the pool."""
@@ -198,6 +244,47 @@ class UnitOfWork:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self._state.value}>"
+
+
+def _resolve_repositories(
+    cls: type[UnitOfWork], scope: Mapping[str, Any]
+) -> dict[str, type[Repository[Any]]]:
+    """The repositories `cls` declares, its bases' included; `InvalidQuery` for a name
+    that does not resolve now, where `scope` holds the names local to the class statement."""
+    found: dict[str, type[Repository[Any]]] = {}
+    for base in reversed(cls.__mro__[1:]):
+        found.update(getattr(base, "_repository_slots", {}))
+    module = sys.modules.get(cls.__module__)
+    globalns = dict(vars(module)) if module is not None else {}
+    localns = {**scope, **vars(cls)}
+    advice = "define or import the repository class before the unit of work"
+    try:
+        annotations = inspect.get_annotations(cls)
+    except NameError as exc:  # annotations evaluated on access (Python 3.14)
+        msg = f"a repository annotation of {cls.__qualname__} does not resolve ({exc}): {advice}"
+        raise InvalidQuery(msg) from exc
+    for name, annotation in annotations.items():
+        hint = annotation
+        if isinstance(annotation, str):
+            try:
+                hint = eval(annotation, globalns, localns)
+            except NameError as exc:
+                msg = (
+                    f"{cls.__qualname__}.{name} is annotated {annotation!r}, but the name "
+                    f"{exc.name!r} is not defined when the class is made: {advice}"
+                )
+                raise InvalidQuery(msg) from exc
+            except Exception as exc:
+                msg = (
+                    f"{cls.__qualname__}.{name}: its annotation {annotation!r} cannot be "
+                    f"resolved ({type(exc).__name__}: {exc}): {advice}"
+                )
+                raise InvalidQuery(msg) from exc
+        if isinstance(hint, type) and issubclass(hint, Repository):
+            found[name] = hint
+        else:
+            found.pop(name, None)
+    return found
 
 
 class Savepoint:

@@ -17,6 +17,7 @@ RepoError
 ├── TransactionAborted                     25P02: an earlier statement failed; roll back
 ├── DataError (ValueError)                 22xxx, 21000: a value the column cannot hold
 ├── ConnectionLost (ConnectionError)       the server or the network went away
+│   └── OutcomeUnknown                     ... during COMMIT: it may or may not have committed
 ├── PoolTimeout (TimeoutError)             no pooled connection within acquire_timeout
 ├── ConfigurationError (ValueError)        a bad DSN or option
 ├── SchemaMismatch                         the database's schema is not the code's
@@ -52,6 +53,7 @@ __all__ = [
     "NotFound",
     "NotNullViolation",
     "NotSupportedInMemory",
+    "OutcomeUnknown",
     "PoolTimeout",
     "QueryCanceled",
     "ReadOnlyViolation",
@@ -165,8 +167,11 @@ class ReadOnlyViolation(RepoError):
 class TransactionAborted(RepoError):
     """A statement failed earlier in this transaction (25P02): nothing runs until it is undone.
 
-    Catch the first error inside ``async with uow.savepoint():`` to keep the
-    unit usable, or let the unit roll back and start a new one.
+    Raised by every statement after the failure, and by the COMMIT of such a
+    unit of work, which the server answers by rolling it back (then the
+    error is chained to the first failure). Catch a failure you expect
+    inside ``async with uow.savepoint():`` to keep the unit usable, or let
+    the unit roll back and start a new one.
     """
 
     sqlstate = "25P02"
@@ -178,6 +183,15 @@ class DataError(RepoError, ValueError):
 
 class ConnectionLost(RepoError, ConnectionError):
     """The connection to the server broke; work not committed is lost."""
+
+
+class OutcomeUnknown(ConnectionLost):
+    """The connection broke while COMMIT was in flight: the unit may or may not have committed.
+
+    The server may have committed just before the connection went, or not.
+    `run_in_unit` never runs such a unit again; check whether its work is
+    stored before doing it again.
+    """
 
 
 class PoolTimeout(RepoError, TimeoutError):
@@ -246,7 +260,15 @@ _SIMPLE: Mapping[str, type[RepoError]] = {
     "25P02": TransactionAborted,
 }
 
+# What to do about an aborted transaction: the same words on every backend.
+_ABORTED_ADVICE = (
+    "an earlier statement of this unit of work failed, which aborts its transaction: "
+    "put a statement expected to fail inside `async with uow.savepoint():` to keep "
+    "the unit usable, or let the error end the unit"
+)
+
 _ADVICE: Mapping[str, str] = {
+    "25P02": f": {_ABORTED_ADVICE}",
     "25006": (
         ": this unit of work is read-only (readonly=True, perhaps on a read replica); "
         "write in a unit of work without readonly=True"

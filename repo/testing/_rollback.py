@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 
+from repo._outcome import Failures, aborted_at_commit
 from repo._pg import Conn, Lent, PgRunner, Reading, call
 from repo._repository import Repository
 from repo.errors import InvalidState, NotSupportedInMemory, TransactionAborted
@@ -76,6 +77,7 @@ class _UnitSession(PgRunner):
         self._shared = shared
         self._name: str | None = None
         self.describe_state: Callable[[], str] = lambda: "the unit of work is not active"
+        self._failures = Failures()
 
     @property
     def connection(self) -> Conn:
@@ -85,15 +87,34 @@ class _UnitSession(PgRunner):
 
     async def _run(self, name: str, sql: str, args: Any) -> Any:
         async with self._shared.lock:
-            return await call(self.connection, name, sql, args)
+            try:
+                result = await call(self.connection, name, sql, args)
+            except BaseException as exc:
+                self._failures.failed(exc)
+                raise
+            if self._failures.suspects:
+                self._failures.succeeded()
+            return result
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[Conn]:
         async with self._shared.lock:
-            yield self.connection
+            try:
+                yield self.connection
+            except BaseException as exc:
+                self._failures.failed(exc)
+                raise
+            if self._failures.suspects:
+                self._failures.succeeded()
 
     def reading(self) -> Reading:
-        return Reading(lambda: Lent(self.connection, self._shared.lock))
+        return Reading(
+            lambda: Lent(self.connection, self._shared.lock, on_error=self._note_failure)
+        )
+
+    def _note_failure(self, exc: BaseException) -> BaseException:
+        self._failures.failed(exc)
+        return exc
 
     async def _execute(self, statement: str) -> None:
         async with self._shared.lock:
@@ -131,9 +152,11 @@ class _UnitSession(PgRunner):
         try:
             await self._execute(f"RELEASE SAVEPOINT {name}")
         except TransactionAborted:
-            # COMMIT of an aborted transaction rolls it back; so does this.
+            # COMMIT of an aborted transaction rolls it back, and so does
+            # this; the unit must say so as it does on a real database.
             await self.rollback()
-            return
+            first = self._failures.first()
+            raise aborted_at_commit(first) from first
         self._end()
 
     async def rollback(self) -> None:
@@ -147,13 +170,18 @@ class _UnitSession(PgRunner):
 
     async def savepoint(self, name: str) -> None:
         await self._execute(f"SAVEPOINT {self._top()}_{name}")
+        self._failures.opened()
 
     async def release_savepoint(self, name: str) -> None:
-        await self._execute(f"RELEASE SAVEPOINT {self._top()}_{name}")
+        try:
+            await self._execute(f"RELEASE SAVEPOINT {self._top()}_{name}")
+        finally:
+            self._failures.released()
 
     async def rollback_to_savepoint(self, name: str) -> None:
         point = f"{self._top()}_{name}"
         await self._execute(f"ROLLBACK TO SAVEPOINT {point}; RELEASE SAVEPOINT {point}")
+        self._failures.rolled_back()
 
     async def close(self, *, discard: bool = False) -> None:
         if self._name is not None and self._name in self._shared.units:

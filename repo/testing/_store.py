@@ -18,7 +18,9 @@ from contextlib import contextmanager
 from typing import Any
 
 from repo._mapping import Table
+from repo._outcome import aborted_at_commit
 from repo.errors import (
+    _ABORTED_ADVICE,
     InvalidState,
     NotFound,
     ReadOnlyViolation,
@@ -95,6 +97,8 @@ class Transaction:
         self.writes: dict[str, dict[Any, Row | None]] = {}
         self._undo: list[tuple[str, Any, Any]] = []
         self._savepoints: dict[str, int] = {}
+        # The failure that aborted the transaction, for its COMMIT to name.
+        self.failure: BaseException | None = None
 
     # -- reading ----------------------------------------------------------
 
@@ -171,16 +175,17 @@ class Transaction:
             yield self
         except _CLIENT_SIDE:
             raise
-        except BaseException:
+        except BaseException as exc:
             self._undo_to(mark)
             self.state = TxState.ABORTED
+            self.failure = exc
             raise
 
     def _require_active(self) -> None:
         if self.state is TxState.ABORTED:
             msg = (
                 "current transaction is aborted, commands ignored until end of transaction "
-                "block: an earlier statement failed (catch it inside uow.savepoint() to go on)"
+                f"block: {_ABORTED_ADVICE}"
             )
             raise TransactionAborted(msg)
         if self.state is TxState.ENDED:
@@ -203,12 +208,18 @@ class Transaction:
             raise InvalidState(msg)
         self._undo_to(self._savepoints.pop(name))
         self.state = TxState.ACTIVE
+        self.failure = None
 
     def commit(self) -> None:
-        """Make the writes visible to everyone; an aborted transaction rolls back instead.
+        """Make the writes visible to everyone; an aborted transaction rolls back instead,
+        and raises `TransactionAborted` chained to the failure that aborted it.
 
         (PostgreSQL answers COMMIT in an aborted transaction with ROLLBACK.)
         """
+        if self.state is TxState.ABORTED:
+            first = self.failure
+            self.rollback()
+            raise aborted_at_commit(first) from first
         if self.state is TxState.ACTIVE and self.writes:
             store = self.store
             store.commits += 1

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
 from repo import (
+    Backoff,
     InvalidQuery,
     InvalidState,
     NotFound,
@@ -15,6 +17,7 @@ from repo import (
     TransactionAborted,
     UniqueViolation,
     UnitState,
+    run_in_unit,
 )
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork, Product
 
@@ -244,3 +247,112 @@ async def test_repeatable_read_reads_one_snapshot(db: AnyDatabase) -> None:
             await uow.brands.update(Brand("acme 3", acme.brand_id))
         await uow.rollback()
     assert await names(db) == ["acme 2", "later"]
+
+
+async def test_commit_of_an_aborted_unit_raises_transaction_aborted(db: AnyDatabase) -> None:
+    """A failure caught without a savepoint: the exit raises TransactionAborted, chained to
+    it and naming it, the unit is ROLLED_BACK, and nothing of it is stored."""
+    with pytest.raises(TransactionAborted) as got:
+        async with CatalogUnitOfWork(db) as uow:
+            await uow.brands.add(Brand("kept"))
+            with contextlib.suppress(UniqueViolation):
+                await uow.brands.add(Brand("kept"))
+            with pytest.raises(TransactionAborted):
+                await uow.brands.add(Brand("after"))
+    assert uow.state is UnitState.ROLLED_BACK
+    assert isinstance(got.value.__cause__, UniqueViolation)
+    message = str(got.value)
+    assert "nothing of it was stored" in message
+    assert "UniqueViolation" in message
+    assert "uq_brand_brand_name" in message
+    assert "async with uow.savepoint():" in message
+    assert await names(db) == []
+
+
+async def test_explicit_commit_of_an_aborted_unit_raises_transaction_aborted(
+    db: AnyDatabase,
+) -> None:
+    """uow.commit() of an aborted unit raises TransactionAborted; the unit has ended."""
+    await db.repository(BrandRepository).add(Brand("acme"))
+    async with CatalogUnitOfWork(db) as uow:
+        await uow.brands.add(Brand("bolt"))
+        with pytest.raises(UniqueViolation) as first:
+            await uow.brands.add(Brand("acme"))
+        with pytest.raises(TransactionAborted) as got:
+            await uow.commit()
+        assert got.value.__cause__ is first.value
+        assert uow.state is UnitState.ROLLED_BACK
+        with pytest.raises(InvalidState, match="rolled back"):
+            await uow.brands.count()
+    assert await names(db) == ["acme"]
+
+
+async def test_run_in_unit_raises_transaction_aborted_without_retrying(db: AnyDatabase) -> None:
+    """run_in_unit never reports an aborted unit as done: it raises, after one attempt."""
+    runs = 0
+
+    async def work(uow: CatalogUnitOfWork) -> str:
+        nonlocal runs
+        runs += 1
+        await uow.brands.add(Brand("twice"))
+        with contextlib.suppress(UniqueViolation):
+            await uow.brands.add(Brand("twice"))
+        return "done"
+
+    with pytest.raises(TransactionAborted) as got:
+        await run_in_unit(CatalogUnitOfWork, db, work, backoff=Backoff(0.0001, 0.0001))
+    assert runs == 1
+    assert isinstance(got.value.__cause__, UniqueViolation)
+    assert await names(db) == []
+
+
+async def test_a_failure_undone_by_its_savepoint_does_not_abort_the_commit(
+    db: AnyDatabase,
+) -> None:
+    """Failures caught by a savepoint, at any depth, leave the unit committable."""
+    async with CatalogUnitOfWork(db) as uow:
+        await uow.brands.add(Brand("acme"))
+        with pytest.raises(UniqueViolation):
+            async with uow.savepoint():
+                await uow.brands.add(Brand("acme"))
+        async with uow.savepoint():
+            await uow.brands.add(Brand("bolt"))
+            with pytest.raises(TransactionAborted):
+                async with uow.savepoint():
+                    with pytest.raises(UniqueViolation):
+                        await uow.brands.add(Brand("bolt"))
+                    await uow.brands.count()
+        await uow.brands.add(Brand("crane"))
+    assert uow.state is UnitState.COMMITTED
+    assert await names(db) == ["acme", "bolt", "crane"]
+
+
+async def test_a_failure_kept_past_a_released_savepoint_aborts_the_commit(
+    db: AnyDatabase,
+) -> None:
+    """A failure caught inside a savepoint that is not rolled back still aborts the unit:
+    its release fails, and the commit names the first failure."""
+    with pytest.raises(TransactionAborted) as got:
+        async with CatalogUnitOfWork(db) as uow:
+            await uow.brands.add(Brand("acme"))
+            try:
+                async with uow.savepoint():
+                    with contextlib.suppress(UniqueViolation):
+                        await uow.brands.add(Brand("acme"))
+            except TransactionAborted:
+                pass
+    assert isinstance(got.value.__cause__, UniqueViolation)
+    assert uow.state is UnitState.ROLLED_BACK
+    assert await names(db) == []
+
+
+async def test_transaction_aborted_says_how_to_recover(db: AnyDatabase) -> None:
+    """A statement refused in an aborted unit says to use a savepoint, on either backend."""
+    async with CatalogUnitOfWork(db) as uow:
+        with pytest.raises(UniqueViolation):
+            await uow.brands.add_many([Brand("dup"), Brand("dup")])
+        with pytest.raises(TransactionAborted) as got:
+            await uow.brands.find()
+        await uow.rollback()
+    assert "async with uow.savepoint():" in str(got.value)
+    assert got.value.sqlstate == "25P02"

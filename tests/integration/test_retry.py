@@ -14,10 +14,10 @@ import pytest
 
 from repo import (
     Backoff,
-    ConnectionLost,
     Database,
     DeadlockDetected,
     InvalidQuery,
+    OutcomeUnknown,
     RepoError,
     SerializationFailure,
     StaleEntity,
@@ -122,7 +122,7 @@ async def test_other_errors_are_not_retried(db: Database) -> None:
 
 
 async def test_connection_lost_is_retried_before_commit_only(db: Database) -> None:
-    """ConnectionLost in the work is retried; at COMMIT, where the outcome is unknown, never."""
+    """ConnectionLost in the work is retried; OutcomeUnknown (lost during COMMIT) never."""
     calls = 0
 
     async def flaky(uow: CatalogUnitOfWork) -> int:
@@ -141,7 +141,7 @@ async def test_connection_lost_is_retried_before_commit_only(db: Database) -> No
 
     class CommitLost(CatalogUnitOfWork):
         async def commit(self) -> None:
-            raise ConnectionLost("simulated: lost during COMMIT")
+            raise OutcomeUnknown("simulated: lost during COMMIT")
 
     tries = 0
 
@@ -149,7 +149,7 @@ async def test_connection_lost_is_retried_before_commit_only(db: Database) -> No
         nonlocal tries
         tries += 1
 
-    with pytest.raises(ConnectionLost, match="during COMMIT"):
+    with pytest.raises(OutcomeUnknown, match="during COMMIT"):
         await run_in_unit(CommitLost, db, work, backoff=NO_WAIT)
     assert tries == 1
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from repo import InvalidState, NotFound, UniqueViolation
+from repo import InvalidState, NotFound, TransactionAborted, UniqueViolation
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
 from repo.testing import RollbackDatabase
 
@@ -56,7 +56,8 @@ async def test_rollbacks_and_savepoints_inside_keep_working(
         await uow.brands.add(Brand("dyna"))
         with pytest.raises(UniqueViolation):
             await uow.brands.add(Brand("dyna"))
-        await uow.commit()
+        with pytest.raises(TransactionAborted):
+            await uow.commit()
     assert [b.brand_name for b in await brands.find(order_by="brand_name")] == ["acme", "bolt"]
     assert [b.brand_name async for b in brands.stream(order_by="brand_name")] == ["acme", "bolt"]
     with pytest.raises(UniqueViolation):
