@@ -132,6 +132,8 @@ class Load:
     # ids whose unit raised OutcomeUnknown
     unknown: set[int] = attrs.field(factory=set)
     write_errors: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    # failed units by where they failed: "at commit" or "before commit"
+    failed_at: collections.Counter[str] = attrs.field(factory=collections.Counter)
     read_errors: collections.Counter[str] = attrs.field(factory=collections.Counter)
     # (monotonic start, succeeded) of every read
     reads: list[tuple[float, bool]] = attrs.field(factory=list)
@@ -147,11 +149,22 @@ class Load:
     async def writer(self, number: int) -> None:
         while not self.stop.is_set():
             entry_id = next(self.ids)
+            # Whether the last attempt's work ran to its end: a failure after
+            # that came from the COMMIT (or just before it was sent).
+            worked = False
+
+            async def work(uow: EntryUnit, entry: Entry = Entry(entry_id, number)) -> int:
+                nonlocal worked
+                worked = False
+                port = await _write(entry, uow)
+                worked = True
+                return port
+
             try:
                 port = await run_in_unit(
                     EntryUnit,
                     self.db,
-                    functools.partial(_write, Entry(entry_id, number)),
+                    work,
                     attempts=10,
                     backoff=Backoff(first=0.05, cap=1.0),
                     on_retry=self._on_retry,
@@ -161,6 +174,7 @@ class Load:
                 self.write_errors[name] += 1
                 self.samples.setdefault(name, str(exc)[:200])
                 self.failed[entry_id] = name
+                self.failed_at[f"{'at' if worked else 'before'} commit"] += 1
                 if OutcomeUnknown is not None and isinstance(exc, OutcomeUnknown):
                     self.unknown.add(entry_id)
                 await asyncio.sleep(0.05)
@@ -310,6 +324,7 @@ async def _under_load(
         "longest_write_gap_s": round(load.longest_write_gap(), 2),
         "acknowledged": len(load.acked),
         "failed_writes": dict(load.write_errors),
+        "failed_writes_where": dict(load.failed_at),
         "outcome_unknown": len(load.unknown),
         "outcome_unknown_committed": unknown_committed,
         "retried_attempts": dict(load.retries),
