@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from repo import ConfigurationError, Database
+from repo._bouncer import split_dsn
 from repo._cli import main
 from repo._dsn import mask_dsn, passwords_of, scrub, validate_dsn
 
@@ -270,3 +271,16 @@ def test_cli_error_hides_the_password(
     assert "ConfigurationError" in err
     assert not _leaks(err, NASTY)
     assert all(not _leaks(r.getMessage(), NASTY) for r in caplog.records)
+
+
+def test_pgbouncer_switch_comes_off_a_multi_host_dsn_intact() -> None:
+    """``?pgbouncer=`` is taken off a multi-host DSN; hosts, encoded password and the
+    other parameters stay as written."""
+    dsn = (
+        "postgresql://u:s%2Fcr%40t@h1:5432,h2:5433/db"
+        "?pgbouncer=true&target_session_attrs=read-write"
+    )
+    assert split_dsn(dsn) == (
+        "postgresql://u:s%2Fcr%40t@h1:5432,h2:5433/db?target_session_attrs=read-write",
+        True,
+    )
