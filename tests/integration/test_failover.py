@@ -248,7 +248,7 @@ async def _write(entry: Entry, uow: EntryUnit) -> int:
 async def db(cluster: Cluster) -> AsyncIterator[Database]:
     """A Database on the healthy cluster: multi-host read-write DSN, every node a replica."""
     await asyncio.to_thread(cluster.wait_healthy, timeout=60)
-    async with Database.connect(
+    database = await Database.connect(
         cluster.dsn("ha", target_session_attrs="read-write"),
         min_size=4,
         max_size=WRITERS + 2,
@@ -259,8 +259,26 @@ async def db(cluster: Cluster) -> AsyncIterator[Database]:
         replica_check_interval=0.2,
         max_replica_lag=5,
         pgbouncer=False,
-    ) as database:
+    )
+    try:
         yield database
+    finally:
+        # Bounded: a connection never given back would hold close() forever.
+        state = _pool_state(database)
+        try:
+            await asyncio.wait_for(database.close(), 20)
+        except TimeoutError:
+            tasks = "\n".join(
+                "".join(traceback.format_stack(t.get_stack()[-1])) if t.get_stack() else repr(t)
+                for t in asyncio.all_tasks()
+            )
+            pytest.fail(f"Database.close() took over 20s; at its start: {state}\n{tasks}")
+
+
+def _pool_state(db: Database) -> str:
+    pool = db.pool
+    lent = db._replicas._lent if db._replicas is not None else {}
+    return f"primary pool {pool.get_idle_size()} idle of {pool.get_size()}; replica lent {lent}"
 
 
 async def _under_load(
@@ -298,6 +316,8 @@ async def _under_load(
     finally:
         load.stop.set()
         await asyncio.gather(*tasks)
+    # Every connection is back in its pool: none was lost track of in the failover.
+    assert db.pool.get_idle_size() == db.pool.get_size(), _pool_state(db)
 
     new = await asyncio.to_thread(cluster.primary)
     assert new.name != old.name
@@ -358,6 +378,11 @@ async def _under_load(
         await asyncio.sleep(0.2)
         rejoined = await _stored(old, block)
     assert rejoined == stored
+    with capsys.disabled():
+        print(
+            f"failover {label}: the old primary rejoined {time.monotonic() - t_fault:.1f}s "
+            "after the fault"
+        )
 
     # A unit whose COMMIT was in flight must say its outcome is unknown
     # (OutcomeUnknown, issue 13) rather than fail as if nothing committed.
