@@ -8,7 +8,7 @@ import urllib.parse
 
 import pytest
 
-from repo import ConfigurationError, ConnectionLost, Database
+from repo import Backoff, ConfigurationError, ConnectionLost, Database, run_in_unit
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
 from tests.servers import free_port
 
@@ -98,3 +98,33 @@ def test_unescaped_password_is_refused_without_showing_it(dsn: str) -> None:
     with pytest.raises(ConfigurationError, match="%2F") as caught:
         Database.connect(raw)
     assert _hidden("".join(traceback.format_exception(caught.value)))
+
+
+async def test_no_host_matching_target_session_attrs_is_connection_lost(dsn: str) -> None:
+    """When no host of the DSN matches target_session_attrs (during a failover, every node
+    a standby for a moment), opening and acquiring raise ConnectionLost, which run_in_unit
+    retries, never the driver's bare error."""
+    parts = urllib.parse.urlsplit(dsn)
+    # The only server is a primary: no host is a standby.
+    joined = "&".join(q for q in (parts.query, "target_session_attrs=standby") if q)
+    standby_only = urllib.parse.urlunsplit(parts._replace(query=joined))
+    with pytest.raises(ConnectionLost, match="target attribute"):
+        await Database.connect(standby_only, min_size=1, pgbouncer=False)
+    async with Database.connect(standby_only, min_size=0, pgbouncer=False) as db:
+        with pytest.raises(ConnectionLost, match="target attribute"):
+            await db.repository(BrandRepository).count()
+        retried: list[str] = []
+
+        async def work(uow: CatalogUnitOfWork) -> int:
+            return await uow.brands.count()
+
+        with pytest.raises(ConnectionLost):
+            await run_in_unit(
+                CatalogUnitOfWork,
+                db,
+                work,
+                attempts=3,
+                backoff=Backoff(first=0.001, cap=0.001),
+                on_retry=lambda attempt, error, delay: retried.append(type(error).__name__),
+            )
+        assert retried == ["ConnectionLost", "ConnectionLost"]
