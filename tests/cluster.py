@@ -24,7 +24,6 @@ PostgreSQL is not installed (``apt-get install patroni etcd-server``).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import os
 import pwd
@@ -141,21 +140,16 @@ def _stop_pids(pids: list[int], sig: signal.Signals, timeout: float) -> None:
         time.sleep(0.05)
 
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True) if os.name == "posix" else None
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the test process dies.
-
-    A test run killed outright (no finally blocks) must not leave etcd or
-    Patroni running; Patroni stops its PostgreSQL on SIGTERM.
-    """
-    if _libc is not None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 def _spawn(cmd: list[str], log: Path, home: Path) -> subprocess.Popen[bytes]:
+    """Start `cmd` as the servers' user, logging to `log`.
+
+    Through ``setpriv --pdeathsig TERM`` (util-linux) when there is one: a
+    test run killed outright, with no finally block run, must not leave etcd
+    or Patroni behind (Patroni stops its PostgreSQL on SIGTERM).
+    """
+    setpriv = _binary("setpriv")
+    if setpriv is not None:
+        cmd = [str(setpriv), "--pdeathsig", "TERM", "--", *cmd]
     owner = _owner()
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
@@ -176,7 +170,6 @@ def _spawn(cmd: list[str], log: Path, home: Path) -> subprocess.Popen[bytes]:
             group=owner[1] if owner else None,
             extra_groups=[] if owner else None,
             start_new_session=True,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - only a prctl call, no locks
         )
 
 
