@@ -397,7 +397,12 @@ class Cluster:
         members = self.members()
         roles = sorted(str(m.get("role")) for m in members)
         running = all(m.get("state") in ("running", "streaming") for m in members)
-        lag_ok = all(m.get("lag", 0) in (0, None) or m.get("lag") == "unknown" for m in members)
+        # A standby's lag is in bytes of WAL ("unknown" while it does not stream).
+        lag_ok = all(
+            isinstance(m.get("lag"), int) and m["lag"] <= 1024 * 1024
+            for m in members
+            if m.get("role") not in ("leader", "master", "primary")
+        )
         return (
             len(members) == len(self.nodes)
             and running
