@@ -32,7 +32,14 @@ def _parser() -> argparse.ArgumentParser:
         description=f"repo: a typed data-access layer for PostgreSQL on asyncio.\n{note}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--dsn", help="the database to use (default: $DATABASE_URL, else embedded)")
+    parser.add_argument(
+        "--dsn",
+        help=(
+            "the database to use: postgresql://user:password@host:port/database, several "
+            "hosts as host1:port1,host2:port2 (default: $DATABASE_URL, else embedded; "
+            "percent-encode / ? # @ in the password; it is never shown)"
+        ),
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     demo = sub.add_parser(

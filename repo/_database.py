@@ -297,7 +297,14 @@ class Database:
             self._pool = await asyncpg.create_pool(dsn, init=self._init, **options)
         except ConfigurationError:
             raise
-        except (TimeoutError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            TimeoutError,
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            # No host of a multi-host DSN matches target_session_attrs.
+            asyncpg.exceptions.InternalClientError,
+        ) as exc:
             reason = scrub(f"{type(exc).__name__}: {exc}", dsn)
             err = translate(exc)
             # A refused or timed-out connect is the server being away, not bad
@@ -453,10 +460,17 @@ class Database:
                     "acquire_timeout, or hold connections for less time"
                 )
             raise PoolTimeout(msg) from None
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except (
+            OSError,
+            asyncpg.PostgresError,
+            asyncpg.InterfaceError,
+            asyncpg.exceptions.InternalClientError,
+        ) as exc:
             # Typically the server is down or restarting: fail fast. The pool
             # opens a fresh connection on the next acquire, so it recovers by
-            # itself once the server is back.
+            # itself once the server is back. During a failover no host of a
+            # multi-host DSN may match target_session_attrs yet (the driver's
+            # TargetServerAttributeNotMatched): the same, for a moment.
             raise translate(exc, closed=True, context=f"connecting to {self.dsn}") from exc
         mark_lent(conn)
         if exhausted or opened != self._opened:
