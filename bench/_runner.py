@@ -1,0 +1,354 @@
+"""One round of a workload on every system: the timing, the turns, the checks, the failures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import functools
+import gc
+import json
+import random
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+import asyncpg
+import attrs
+
+from . import _pgbench
+from ._report import Report
+from ._systems import PGBENCH, System
+
+__all__ = ["FULL", "QUICK", "Runner", "Sizes", "chunks", "turn"]
+
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parent.parent
+BULK_REPEATS = 3  # bulk loads per system per round
+SLICES = 10  # parts a round of a workload is cut into, for the systems to take turns
+TXN_BASE = 10_000_000  # each system's savepoint products start at its index times this
+
+
+@attrs.frozen
+class Sizes:
+    gets: int
+    concurrent: int
+    fetches: int
+    fetch_rows: int
+    inserts: int
+    upserts: int
+    txns: int
+
+    def fetch_limit(self, rows: int) -> int:
+        return min(self.fetch_rows, rows // 2)
+
+    def describe(self, rows: int) -> dict[str, str]:
+        return {
+            "get": f"{self.gets:,} gets",
+            "pool_get": f"{self.gets:,} gets",
+            "concurrent10": f"{self.concurrent:,} gets",
+            "concurrent100": f"{self.concurrent:,} gets",
+            "fetch10k": f"{self.fetches} x {self.fetch_limit(rows):,} rows",
+            "insert100k": f"{self.inserts:,} rows",
+            "upsert100k": f"{self.upserts:,} rows, half new",
+            "stream": f"{rows:,} rows",
+            "savepoint": f"{self.txns:,} txns",
+        }
+
+
+FULL = Sizes(
+    gets=5_000,
+    concurrent=20_000,
+    fetches=20,
+    fetch_rows=10_000,
+    inserts=100_000,
+    upserts=100_000,
+    txns=2_000,
+)
+QUICK = Sizes(
+    gets=100, concurrent=200, fetches=2, fetch_rows=500, inserts=500, upserts=500, txns=50
+)
+TASKS = {"concurrent10": 10, "concurrent100": 100}
+
+
+async def timed(work: Callable[[], Awaitable[object]]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    await work()
+    return time.perf_counter() - start
+
+
+def chunks(items: Sequence[T], count: int) -> list[Sequence[T]]:
+    """`items` cut into `count` consecutive parts (fewer if there are fewer items)."""
+    count = max(1, min(count, len(items)))
+    return [items[k * len(items) // count : (k + 1) * len(items) // count] for k in range(count)]
+
+
+def turn(order: Sequence[T], k: int) -> list[T]:
+    """`order` rotated by `k`."""
+    k %= len(order)
+    return [*order[k:], *order[:k]]
+
+
+def reason(exc: BaseException) -> str:
+    """An exception in one line, for a note under the table."""
+    text = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    return text if len(text) <= 200 else text[:199] + "…"
+
+
+@attrs.define
+class Runner:
+    args: argparse.Namespace
+    sizes: Sizes
+    dsn: str
+    admin: asyncpg.Connection
+    report: Report
+
+    def able(self, workload: str, system: System) -> bool:
+        """Whether `system` is to run `workload`: not n/a, and not failed already."""
+        if workload in system.cannot:
+            self.report.note(workload, system.name, "n/a", system.cannot[workload])
+            return False
+        return not self.report.failed(workload, system.name)
+
+    async def attempt(self, workload: str, system: System, work: Callable[[], Awaitable[T]]) -> T:
+        """`work()`; a failure is noted against `system` on `workload`, and re-raised."""
+        try:
+            return await work()
+        except Exception as exc:
+            self.report.note(workload, system.name, "failed", reason(exc))
+            log(f"{system.name} failed {workload}: {reason(exc)}")
+            raise
+
+    async def run(
+        self, workload: str, systems: Sequence[System], rng: random.Random
+    ) -> dict[str, float]:
+        """One round of `workload` on every able system: the figure of each, in its unit."""
+        order = [s for s in systems if self.able(workload, s)]
+        if workload == "stream":
+            # One bulk operation each: the systems take turns whole.
+            out = {}
+            for s in order:
+                try:
+                    out[s.name] = await self.attempt(workload, s, functools.partial(self.stream, s))
+                except Exception:  # noted against the system by attempt()
+                    continue
+            return out
+        if workload in ("insert100k", "upsert100k"):
+            return await self.bulk(workload, order)
+        figures: dict[str, float] = await getattr(self, workload)(order, rng)
+        return figures
+
+    async def sliced(
+        self,
+        workload: str,
+        order: Sequence[System],
+        parts: Sequence[Sequence[T]],
+        work: Callable[[System, Sequence[T]], Awaitable[object]],
+    ) -> dict[str, float]:
+        """Seconds per system to do `work` on every part, the systems taking turns part by part.
+
+        Cutting a round's work into parts, and rotating the systems' order
+        from part to part, spreads a burst of outside load over all of them
+        instead of landing on whichever system ran at the time. A system that
+        fails is noted and left out of the rest.
+        """
+        seconds = {s.name: 0.0 for s in order}
+        for k, part in enumerate(parts):
+            for system in turn(order, k):
+                if system.name not in seconds:
+                    continue
+                job = functools.partial(timed, functools.partial(work, system, part))
+                try:
+                    seconds[system.name] += await self.attempt(workload, system, job)
+                except Exception:
+                    del seconds[system.name]
+        return seconds
+
+    def ids(self, rng: random.Random, count: int) -> list[int]:
+        """`count` random keys, all different while the table has enough."""
+        rows = self.args.rows
+        distinct = rng.sample(range(1, rows + 1), min(count, rows))
+        return distinct + [rng.randint(1, rows) for _ in range(count - len(distinct))]
+
+    async def get(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
+        ids = self.ids(rng, self.sizes.gets)
+        parts = chunks(ids, SLICES)
+        seconds = await self.sliced("get", order, parts, lambda s, p: s.held_get(p))
+        return {name: t / len(ids) * 1e6 for name, t in seconds.items()}
+
+    async def pool_get(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
+        ids = self.ids(rng, self.sizes.gets)
+        seconds = await self.sliced("pool_get", order, chunks(ids, SLICES), lambda s, p: s.get(p))
+        return {name: t / len(ids) * 1e6 for name, t in seconds.items()}
+
+    async def concurrently(
+        self, workload: str, order: Sequence[System], rng: random.Random
+    ) -> dict[str, float]:
+        ids = self.ids(rng, self.sizes.concurrent)
+        tasks = TASKS[workload]
+
+        async def work(system: System, part: Sequence[int]) -> None:
+            await asyncio.gather(*(system.get(part[i::tasks]) for i in range(tasks)))
+
+        seconds = await self.sliced(workload, order, chunks(ids, SLICES), work)
+        return {name: len(ids) / t for name, t in seconds.items()}
+
+    async def concurrent10(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
+        return await self.concurrently("concurrent10", order, rng)
+
+    async def concurrent100(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
+        return await self.concurrently("concurrent100", order, rng)
+
+    async def fetch10k(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
+        limit = self.sizes.fetch_limit(self.args.rows)
+        starts = [rng.randint(0, self.args.rows - limit) for _ in range(self.sizes.fetches)]
+        fetched = {s.name: 0 for s in order}
+
+        async def work(system: System, part: Sequence[int]) -> None:
+            for start in part:
+                got = await system.fetch(start, limit)
+                if got != limit:
+                    msg = f"fetched {got} rows after id {start}, not {limit}"
+                    raise RuntimeError(msg)
+                fetched[system.name] += got
+
+        seconds = await self.sliced("fetch10k", order, chunks(starts, SLICES), work)
+        return {name: fetched[name] / t for name, t in seconds.items()}
+
+    async def bulk(self, workload: str, order: Sequence[System]) -> dict[str, float]:
+        """A bulk load's time swings with what the server is doing (WAL, checkpoints):
+        each system loads `BULK_REPEATS` times a round, the systems taking turns, and
+        its figure is its rows over its total time."""
+        once = self.insert if workload == "insert100k" else self.upsert
+        count = self.sizes.inserts if workload == "insert100k" else self.sizes.upserts
+        seconds = {s.name: 0.0 for s in order}
+        for k in range(BULK_REPEATS):
+            for system in turn(order, k):
+                if system.name not in seconds:
+                    continue
+                try:
+                    seconds[system.name] += await self.attempt(
+                        workload, system, functools.partial(once, system)
+                    )
+                except Exception:
+                    del seconds[system.name]
+        return {name: BULK_REPEATS * count / t for name, t in seconds.items()}
+
+    async def insert(self, system: System) -> float:
+        await self.admin.execute("TRUNCATE bench_insert RESTART IDENTITY")
+        count = self.sizes.inserts
+        rows = system.new_rows(1, count)
+        seconds = await timed(lambda: system.insert(rows))
+        await self.check("SELECT count(*) FROM bench_insert", count)
+        return seconds
+
+    async def upsert(self, system: System) -> float:
+        count = self.sizes.upserts
+        # Half the rows are there already (the other half is new), with old values.
+        await self.admin.execute("TRUNCATE bench_upsert")
+        await self.admin.execute(
+            "INSERT INTO bench_upsert SELECT * FROM bench_product WHERE id <= $1", count // 2
+        )
+        rows = system.upsert_rows(count)
+        seconds = await timed(lambda: system.upsert(rows))
+        await self.check("SELECT count(*) FROM bench_upsert WHERE name LIKE '% v1'", count)
+        return seconds
+
+    async def savepoint(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
+        await self.admin.execute("TRUNCATE bench_txn RESTART IDENTITY")
+        count = self.sizes.txns
+        # Each system its own products, so that only the savepoints' inserts collide.
+        rows = {s.name: s.new_rows(TXN_BASE * (k + 1), count) for k, s in enumerate(order)}
+        parts = chunks(range(count), SLICES)
+        seconds = await self.sliced(
+            "savepoint", order, parts, lambda s, p: s.savepoints(rows[s.name][p[0] : p[-1] + 1])
+        )
+        stored = await self.admin.fetchval("SELECT count(*) FROM bench_txn")
+        if stored != count * len(seconds):
+            msg = f"{stored} rows in bench_txn, not {count} for each of {', '.join(seconds)}"
+            raise RuntimeError(msg)
+        return {name: count / t for name, t in seconds.items()}
+
+    async def stream(self, system: System) -> float:
+        # A fresh process per run: its RSS is the stream's alone.
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench",
+            "--child=stream",
+            f"--system={system.name}",
+            f"--dsn={self.dsn}",
+            f"--prefetch={self.args.prefetch}",
+            f"--loop={self.args.loop}",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await child.communicate()
+        if child.returncode:
+            lines = err.decode().strip().splitlines() or [f"exited with {child.returncode}"]
+            raise RuntimeError(lines[-1])
+        result = json.loads(out)
+        if result["rows"] != self.args.rows:
+            msg = f"streamed {result['rows']} rows, not {self.args.rows}"
+            raise RuntimeError(msg)
+        self.report.rss.setdefault(system.name, []).append(result["rss_growth_mib"])
+        return float(result["rows"] / result["seconds"])
+
+    async def pgbench(self, workload: str) -> float | None:
+        """pgbench's figure for `workload`, in its unit; None (and a note) where it has none."""
+        why = _pgbench.available()
+        if why is None and workload not in ("get", "concurrent10", "concurrent100"):
+            why = "pgbench measures lookups only"
+            if workload == "pool_get":
+                why = "pgbench has no pool: its one-client figure is under get"
+        if why is not None:
+            self.report.note(workload, PGBENCH, "n/a", why)
+            return None
+        if workload == "get":
+            rate = await _pgbench.lookups(self.dsn, self.args.rows, 1, self.sizes.gets)
+            return 1e6 / rate
+        if workload == "concurrent100":
+            self.report.note(
+                workload, PGBENCH, "note", "10 clients: a client is a connection, as in the pool"
+            )
+        return await _pgbench.lookups(self.dsn, self.args.rows, 10, self.sizes.concurrent)
+
+    async def check(self, query: str, expected: int) -> None:
+        found = await self.admin.fetchval(query)
+        if found != expected:
+            msg = f"{query}: {found}, not {expected}"
+            raise RuntimeError(msg)
+
+    async def warm(self, system: System) -> None:
+        """Untimed: fill the statement caches and the pool, on every code path."""
+        rng = random.Random(-1)
+        ids = self.ids(rng, 50)
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("get", lambda: system.held_get(ids)),
+            ("pool_get", lambda: system.get(ids)),
+            ("concurrent10", lambda: asyncio.gather(*(system.get(ids[i::10]) for i in range(10)))),
+            ("fetch10k", lambda: system.fetch(0, 100)),
+        ]
+        wanted = self.args.workloads
+        if "insert100k" in wanted:
+            steps.append(("insert100k", lambda: system.insert(system.new_rows(1, 100))))
+        if "upsert100k" in wanted:
+            steps.append(("upsert100k", lambda: system.upsert(system.upsert_rows(100))))
+        if "savepoint" in wanted:
+            spare = system.new_rows(TXN_BASE * 99, 2)
+            steps.append(("savepoint", lambda: system.savepoints(spare)))
+        for workload, step in steps:
+            if workload in wanted and self.able(workload, system):
+                try:
+                    await self.attempt(workload, system, step)
+                except Exception:
+                    continue
+        await self.admin.execute("TRUNCATE bench_insert, bench_upsert, bench_txn RESTART IDENTITY")
+
+
+def log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
