@@ -109,8 +109,8 @@ class Asyncpg(System):
         async with self.pool.acquire() as conn, conn.transaction():
             async for _ in conn.cursor(SELECT, prefetch=prefetch):
                 n += 1
-                if n % EVERY == 0:
-                    peak.sample()
+                if n % EVERY == 0 and peak.sample(n):
+                    break
         return n
 
 
@@ -205,6 +205,6 @@ class AsyncpgAttrs(Asyncpg):
             async for r in conn.cursor(SELECT, prefetch=prefetch):
                 BenchProduct(*r)
                 n += 1
-                if n % EVERY == 0:
-                    peak.sample()
+                if n % EVERY == 0 and peak.sample(n):
+                    break
         return n

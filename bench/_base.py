@@ -14,10 +14,14 @@ from typing import Any, ClassVar
 
 from ._model import INSERT_COLUMNS
 
-__all__ = ["EVERY", "POOL", "UPDATED_COLUMNS", "Peak", "System", "rss"]
+__all__ = ["EVERY", "PEER_SHARE", "POOL", "UPDATED_COLUMNS", "Peak", "System", "rss"]
 
 POOL = 10  # connections in every system's pool
 EVERY = 10_000  # rows between RSS samples while streaming
+# The share of a full run's sizes that the slow peers (SQLAlchemy, Tortoise,
+# Piccolo) do: their figures are rates, so a fifth of the work measures them
+# as well, and a full run stays within about 15 minutes on 2 cores.
+PEER_SHARE = 0.2
 # What the upsert overwrites on conflict: every column but the key.
 UPDATED_COLUMNS = INSERT_COLUMNS
 
@@ -31,14 +35,17 @@ def rss() -> int:
 
 
 class Peak:
-    """The highest RSS seen by `sample()`, above the RSS when made."""
+    """The highest RSS seen by `sample()`, above the RSS when made; and where a stream stops."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
         self.start = rss()
         self.peak = self.start
+        self.limit = limit
 
-    def sample(self) -> None:
+    def sample(self, rows: int = 0) -> bool:
+        """Take a sample, `rows` into the stream; whether the stream is to stop there."""
         self.peak = max(self.peak, rss())
+        return self.limit is not None and rows >= self.limit
 
     @property
     def growth_mib(self) -> float:
@@ -51,6 +58,9 @@ class System(abc.ABC):
     name: ClassVar[str]
     # Workloads this system cannot do, with the reason (shown as "n/a").
     cannot: ClassVar[Mapping[str, str]] = {}
+    # The share of each workload's size this system does in a full run: the
+    # slow peers do less, so that a full run stays within about 15 minutes.
+    share: ClassVar[float] = 1.0
 
     def __init__(self, dsn: str, size: int = POOL) -> None:
         self.dsn = dsn
@@ -97,4 +107,5 @@ class System(abc.ABC):
 
     @abc.abstractmethod
     async def stream(self, prefetch: int, peak: Peak) -> int:
-        """Every product through a server-side cursor; how many came."""
+        """Every product through a server-side cursor (stopping early, at a multiple of
+        `EVERY`, where ``peak.sample(n)`` says so); how many came."""

@@ -19,7 +19,7 @@ from piccolo.columns import (
 from piccolo.engine.postgres import PostgresEngine
 from piccolo.table import Table
 
-from ._base import EVERY, Peak, System
+from ._base import EVERY, PEER_SHARE, Peak, System
 from ._model import INSERT_COLUMNS, product_row
 
 __all__ = ["Piccolo"]
@@ -61,6 +61,7 @@ class Piccolo(System):
     """Piccolo: `objects().get()`, `insert(*rows)`, `on_conflict`, savepoints, `batch()`."""
 
     name = "piccolo"
+    share = PEER_SHARE
 
     async def open(self) -> None:
         ENGINE.config = {"dsn": self.dsn}
@@ -132,6 +133,6 @@ class Piccolo(System):
             async for products in batch:
                 for _ in products:
                     n += 1
-                    if n % EVERY == 0:
-                        peak.sample()
+                    if n % EVERY == 0 and peak.sample(n):
+                        return n
         return n

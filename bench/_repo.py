@@ -77,6 +77,6 @@ class Repo(System):
         n = 0
         async for _ in self.products.stream(prefetch=prefetch):
             n += 1
-            if n % EVERY == 0:
-                peak.sample()
+            if n % EVERY == 0 and peak.sample(n):
+                break
         return n

@@ -7,6 +7,7 @@ import asyncio
 import functools
 import gc
 import json
+import math
 import random
 import sys
 import time
@@ -18,6 +19,7 @@ import asyncpg
 import attrs
 
 from . import _pgbench
+from ._base import EVERY, PEER_SHARE
 from ._report import Report
 from ._systems import PGBENCH, System
 
@@ -40,22 +42,65 @@ class Sizes:
     inserts: int
     upserts: int
     txns: int
+    peers_do_less: bool  # whether systems with a `share` below 1 do only that share
 
     def fetch_limit(self, rows: int) -> int:
         return min(self.fetch_rows, rows // 2)
 
     def describe(self, rows: int) -> dict[str, str]:
-        return {
-            "get": f"{self.gets:,} gets",
-            "pool_get": f"{self.gets:,} gets",
-            "concurrent10": f"{self.concurrent:,} gets",
-            "concurrent100": f"{self.concurrent:,} gets",
-            "fetch10k": f"{self.fetches} x {self.fetch_limit(rows):,} rows",
-            "insert100k": f"{self.inserts:,} rows",
-            "upsert100k": f"{self.upserts:,} rows, half new",
-            "stream": f"{rows:,} rows",
-            "savepoint": f"{self.txns:,} txns",
+        """Each workload's size; and the slow peers' where they do less."""
+        sliced = functools.partial(sliced_share, share=PEER_SHARE)
+        sizes = {
+            "get": (self.gets, sliced(self.gets), "{:,} gets"),
+            "pool_get": (self.gets, sliced(self.gets), "{:,} gets"),
+            "concurrent10": (self.concurrent, sliced(self.concurrent), "{:,} gets"),
+            "concurrent100": (self.concurrent, sliced(self.concurrent), "{:,} gets"),
+            "fetch10k": (
+                self.fetches,
+                sliced(self.fetches),
+                f"{{}} x {self.fetch_limit(rows):,} rows",
+            ),
+            "insert100k": (self.inserts, whole_share(self.inserts, PEER_SHARE), "{:,} rows"),
+            "upsert100k": (
+                self.upserts,
+                whole_share(self.upserts, PEER_SHARE),
+                "{:,} rows, half new",
+            ),
+            "stream": (rows, stream_limit(rows, PEER_SHARE) or rows, "{:,} rows"),
+            "savepoint": (self.txns, sliced(self.txns), "{:,} txns"),
         }
+        out = {}
+        for workload, (full, peers, text) in sizes.items():
+            out[workload] = text.format(full)
+            if self.peers_do_less and peers < full:
+                out[workload] += f"; {PEERS}: " + text.format(peers)
+        return out
+
+
+PEERS = "sqla-*, tortoise, piccolo"
+
+
+def whole_share(count: int, share: float) -> int:
+    """`share` of `count`, at least 1."""
+    return max(1, math.ceil(count * share))
+
+
+def cut(part: Sequence[T], share: float) -> Sequence[T]:
+    """The first `share` of `part` (at least one item)."""
+    return part if share >= 1 else part[: whole_share(len(part), share)]
+
+
+def sliced_share(count: int, share: float) -> int:
+    """How many of `count` items a system with `share` does, cut into the round's parts."""
+    return sum(len(cut(part, share)) for part in chunks(range(count), SLICES))
+
+
+def stream_limit(rows: int, share: float) -> int | None:
+    """Where a system with `share` stops streaming: a multiple of `EVERY`; None: never."""
+    if share >= 1:
+        return None
+    limit = max(EVERY, round(rows * share / EVERY) * EVERY)
+    return limit if limit < rows else None
 
 
 FULL = Sizes(
@@ -66,9 +111,17 @@ FULL = Sizes(
     inserts=100_000,
     upserts=100_000,
     txns=2_000,
+    peers_do_less=True,
 )
 QUICK = Sizes(
-    gets=100, concurrent=200, fetches=2, fetch_rows=500, inserts=500, upserts=500, txns=50
+    gets=100,
+    concurrent=200,
+    fetches=2,
+    fetch_rows=500,
+    inserts=500,
+    upserts=500,
+    txns=50,
+    peers_do_less=False,
 )
 TASKS = {"concurrent10": 10, "concurrent100": 100}
 
@@ -105,6 +158,9 @@ class Runner:
     dsn: str
     admin: asyncpg.Connection
     report: Report
+
+    def share(self, system: System) -> float:
+        return system.share if self.sizes.peers_do_less else 1.0
 
     def able(self, workload: str, system: System) -> bool:
         """Whether `system` is to run `workload`: not n/a, and not failed already."""
@@ -147,8 +203,9 @@ class Runner:
         order: Sequence[System],
         parts: Sequence[Sequence[T]],
         work: Callable[[System, Sequence[T]], Awaitable[object]],
-    ) -> dict[str, float]:
-        """Seconds per system to do `work` on every part, the systems taking turns part by part.
+    ) -> dict[str, tuple[float, int]]:
+        """Per system, the seconds it took to do `work` on its share of every part, and
+        how many items that was; the systems take turns part by part.
 
         Cutting a round's work into parts, and rotating the systems' order
         from part to part, spreads a burst of outside load over all of them
@@ -156,16 +213,20 @@ class Runner:
         fails is noted and left out of the rest.
         """
         seconds = {s.name: 0.0 for s in order}
+        done = {s.name: 0 for s in order}
         for k, part in enumerate(parts):
             for system in turn(order, k):
                 if system.name not in seconds:
                     continue
-                job = functools.partial(timed, functools.partial(work, system, part))
+                mine = cut(part, self.share(system))
+                job = functools.partial(timed, functools.partial(work, system, mine))
                 try:
                     seconds[system.name] += await self.attempt(workload, system, job)
                 except Exception:
                     del seconds[system.name]
-        return seconds
+                    continue
+                done[system.name] += len(mine)
+        return {name: (t, done[name]) for name, t in seconds.items()}
 
     def ids(self, rng: random.Random, count: int) -> list[int]:
         """`count` random keys, all different while the table has enough."""
@@ -176,13 +237,13 @@ class Runner:
     async def get(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         ids = self.ids(rng, self.sizes.gets)
         parts = chunks(ids, SLICES)
-        seconds = await self.sliced("get", order, parts, lambda s, p: s.held_get(p))
-        return {name: t / len(ids) * 1e6 for name, t in seconds.items()}
+        timings = await self.sliced("get", order, parts, lambda s, p: s.held_get(p))
+        return {name: t / n * 1e6 for name, (t, n) in timings.items()}
 
     async def pool_get(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         ids = self.ids(rng, self.sizes.gets)
-        seconds = await self.sliced("pool_get", order, chunks(ids, SLICES), lambda s, p: s.get(p))
-        return {name: t / len(ids) * 1e6 for name, t in seconds.items()}
+        timings = await self.sliced("pool_get", order, chunks(ids, SLICES), lambda s, p: s.get(p))
+        return {name: t / n * 1e6 for name, (t, n) in timings.items()}
 
     async def concurrently(
         self, workload: str, order: Sequence[System], rng: random.Random
@@ -193,8 +254,8 @@ class Runner:
         async def work(system: System, part: Sequence[int]) -> None:
             await asyncio.gather(*(system.get(part[i::tasks]) for i in range(tasks)))
 
-        seconds = await self.sliced(workload, order, chunks(ids, SLICES), work)
-        return {name: len(ids) / t for name, t in seconds.items()}
+        timings = await self.sliced(workload, order, chunks(ids, SLICES), work)
+        return {name: n / t for name, (t, n) in timings.items()}
 
     async def concurrent10(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         return await self.concurrently("concurrent10", order, rng)
@@ -215,38 +276,41 @@ class Runner:
                     raise RuntimeError(msg)
                 fetched[system.name] += got
 
-        seconds = await self.sliced("fetch10k", order, chunks(starts, SLICES), work)
-        return {name: fetched[name] / t for name, t in seconds.items()}
+        timings = await self.sliced("fetch10k", order, chunks(starts, SLICES), work)
+        return {name: fetched[name] / t for name, (t, _) in timings.items()}
 
     async def bulk(self, workload: str, order: Sequence[System]) -> dict[str, float]:
         """A bulk load's time swings with what the server is doing (WAL, checkpoints):
         each system loads `BULK_REPEATS` times a round, the systems taking turns, and
         its figure is its rows over its total time."""
         once = self.insert if workload == "insert100k" else self.upsert
-        count = self.sizes.inserts if workload == "insert100k" else self.sizes.upserts
         seconds = {s.name: 0.0 for s in order}
+        rows = {s.name: 0 for s in order}
         for k in range(BULK_REPEATS):
             for system in turn(order, k):
                 if system.name not in seconds:
                     continue
                 try:
-                    seconds[system.name] += await self.attempt(
-                        workload, system, functools.partial(once, system)
-                    )
+                    count, t = await self.attempt(workload, system, functools.partial(once, system))
                 except Exception:
                     del seconds[system.name]
-        return {name: BULK_REPEATS * count / t for name, t in seconds.items()}
+                    continue
+                seconds[system.name] += t
+                rows[system.name] += count
+        return {name: rows[name] / t for name, t in seconds.items()}
 
-    async def insert(self, system: System) -> float:
+    async def insert(self, system: System) -> tuple[int, float]:
+        """Rows loaded, and the seconds it took."""
         await self.admin.execute("TRUNCATE bench_insert RESTART IDENTITY")
-        count = self.sizes.inserts
+        count = whole_share(self.sizes.inserts, self.share(system))
         rows = system.new_rows(1, count)
         seconds = await timed(lambda: system.insert(rows))
         await self.check("SELECT count(*) FROM bench_insert", count)
-        return seconds
+        return count, seconds
 
-    async def upsert(self, system: System) -> float:
-        count = self.sizes.upserts
+    async def upsert(self, system: System) -> tuple[int, float]:
+        """Rows upserted, and the seconds it took."""
+        count = whole_share(self.sizes.upserts, self.share(system))
         # Half the rows are there already (the other half is new), with old values.
         await self.admin.execute("TRUNCATE bench_upsert")
         await self.admin.execute(
@@ -255,7 +319,7 @@ class Runner:
         rows = system.upsert_rows(count)
         seconds = await timed(lambda: system.upsert(rows))
         await self.check("SELECT count(*) FROM bench_upsert WHERE name LIKE '% v1'", count)
-        return seconds
+        return count, seconds
 
     async def savepoint(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         await self.admin.execute("TRUNCATE bench_txn RESTART IDENTITY")
@@ -263,16 +327,17 @@ class Runner:
         # Each system its own products, so that only the savepoints' inserts collide.
         rows = {s.name: s.new_rows(TXN_BASE * (k + 1), count) for k, s in enumerate(order)}
         parts = chunks(range(count), SLICES)
-        seconds = await self.sliced(
+        timings = await self.sliced(
             "savepoint", order, parts, lambda s, p: s.savepoints(rows[s.name][p[0] : p[-1] + 1])
         )
         stored = await self.admin.fetchval("SELECT count(*) FROM bench_txn")
-        if stored != count * len(seconds):
-            msg = f"{stored} rows in bench_txn, not {count} for each of {', '.join(seconds)}"
+        if stored != sum(n for _, n in timings.values()):
+            msg = f"{stored} rows in bench_txn, not one per transaction of {', '.join(timings)}"
             raise RuntimeError(msg)
-        return {name: count / t for name, t in seconds.items()}
+        return {name: n / t for name, (t, n) in timings.items()}
 
     async def stream(self, system: System) -> float:
+        limit = stream_limit(self.args.rows, self.share(system))
         # A fresh process per run: its RSS is the stream's alone.
         child = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -283,6 +348,8 @@ class Runner:
             f"--dsn={self.dsn}",
             f"--prefetch={self.args.prefetch}",
             f"--loop={self.args.loop}",
+            f"--pool={self.args.pool}",
+            *([f"--limit={limit}"] if limit else []),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -292,8 +359,8 @@ class Runner:
             lines = err.decode().strip().splitlines() or [f"exited with {child.returncode}"]
             raise RuntimeError(lines[-1])
         result = json.loads(out)
-        if result["rows"] != self.args.rows:
-            msg = f"streamed {result['rows']} rows, not {self.args.rows}"
+        if result["rows"] != (limit or self.args.rows):
+            msg = f"streamed {result['rows']} rows, not {limit or self.args.rows}"
             raise RuntimeError(msg)
         self.report.rss.setdefault(system.name, []).append(result["rss_growth_mib"])
         return float(result["rows"] / result["seconds"])
@@ -311,11 +378,11 @@ class Runner:
         if workload == "get":
             rate = await _pgbench.lookups(self.dsn, self.args.rows, 1, self.sizes.gets)
             return 1e6 / rate
+        pool = self.args.pool
         if workload == "concurrent100":
-            self.report.note(
-                workload, PGBENCH, "note", "10 clients: a client is a connection, as in the pool"
-            )
-        return await _pgbench.lookups(self.dsn, self.args.rows, 10, self.sizes.concurrent)
+            why = f"{pool} clients: a client is a connection, as many as the pools hold"
+            self.report.note(workload, PGBENCH, "note", why)
+        return await _pgbench.lookups(self.dsn, self.args.rows, pool, self.sizes.concurrent)
 
     async def check(self, query: str, expected: int) -> None:
         found = await self.admin.fetchval(query)

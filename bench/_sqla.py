@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from ._base import EVERY, UPDATED_COLUMNS, Peak, System
+from ._base import EVERY, PEER_SHARE, UPDATED_COLUMNS, Peak, System
 from ._model import FIELDS, INSERT_COLUMNS, product_row
 
 __all__ = ["SqlaCore", "SqlaOrm"]
@@ -107,6 +107,8 @@ def _upsert(target: Table | type[Base]) -> Any:
 
 
 class _Sqla(System):
+    share = PEER_SHARE
+
     async def open(self) -> None:
         self.engine = engine(self.dsn, self.size)
         # The engine's pool fills lazily: open every connection now, as the
@@ -170,8 +172,8 @@ class SqlaCore(_Sqla):
             result = await conn.stream(select(PRODUCT).execution_options(yield_per=prefetch))
             async for _ in result:
                 n += 1
-                if n % EVERY == 0:
-                    peak.sample()
+                if n % EVERY == 0 and peak.sample(n):
+                    break
         return n
 
 
@@ -229,6 +231,6 @@ class SqlaOrm(_Sqla):
         async with self.session() as s:
             async for _ in await s.stream_scalars(query):
                 n += 1
-                if n % EVERY == 0:
-                    peak.sample()
+                if n % EVERY == 0 and peak.sample(n):
+                    break
         return n

@@ -10,7 +10,7 @@ from tortoise.exceptions import IntegrityError
 from tortoise.models import Model
 from tortoise.transactions import in_transaction
 
-from ._base import UPDATED_COLUMNS, Peak, System
+from ._base import PEER_SHARE, UPDATED_COLUMNS, Peak, System
 from ._model import INSERT_COLUMNS, product_row
 
 __all__ = ["TortoiseOrm"]
@@ -61,6 +61,7 @@ class TortoiseOrm(System):
     """Tortoise ORM: `Tortoise.init(db_url=...)`, `Model.get`, `bulk_create`, `in_transaction`."""
 
     name = "tortoise"
+    share = PEER_SHARE
     cannot: ClassVar[Mapping[str, str]] = {
         "stream": (
             "no server-side cursor: `async for` over a QuerySet fetches the whole result first"

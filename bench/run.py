@@ -47,9 +47,10 @@ from rich.console import Console
 
 from repo._dsn import mask_dsn, resolve_dsn, with_database
 
+from ._base import POOL
 from ._model import DDL, INSERT_COLUMNS, seed_rows
 from ._report import WORKLOADS, Report
-from ._runner import FULL, QUICK, ROOT, Runner, log, turn
+from ._runner import FULL, QUICK, ROOT, Runner, log, reason, turn
 from ._systems import PGBENCH, SYSTEMS, YARDSTICK, Peak, System, make
 
 RESULTS = ROOT / "bench" / "results"
@@ -76,9 +77,13 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the results go")
     parser.add_argument("--database", default=DATABASE, help="the database to seed and use")
     parser.add_argument("--prefetch", type=int, default=1000, help="rows per stream batch")
+    parser.add_argument(
+        "--pool", type=int, default=POOL, help=f"connections per pool (default {POOL})"
+    )
     parser.add_argument("--child", choices=("stream",), help=argparse.SUPPRESS)
     parser.add_argument("--system", choices=SYSTEMS, help=argparse.SUPPRESS)
     parser.add_argument("--dsn", help=argparse.SUPPRESS)
+    parser.add_argument("--limit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     args.workloads = _choose(parser, "--only", args.only, tuple(WORKLOADS))
     args.systems = _choose(parser, "--systems", args.systems, SYSTEMS)
@@ -86,8 +91,8 @@ def parse(argv: Sequence[str] | None) -> argparse.Namespace:
         args.rows = 100_000 if args.quick else 1_000_000
     if args.rounds is None:
         args.rounds = 1 if args.quick else 3
-    if args.rows < 100 or args.rounds < 1 or args.prefetch < 1:
-        parser.error("need --rows >= 100, --rounds >= 1 and --prefetch >= 1")
+    if args.rows < 100 or args.rounds < 1 or args.prefetch < 1 or args.pool < 1:
+        parser.error("need --rows >= 100, --rounds >= 1, --prefetch >= 1 and --pool >= 1")
     return args
 
 
@@ -192,7 +197,7 @@ async def machine_facts(args: argparse.Namespace, admin: asyncpg.Connection) -> 
         "load_average_at_start": round(os.getloadavg()[0], 2),
         "rows": args.rows,
         "rounds": args.rounds,
-        "pool": 10,
+        "pool": args.pool,
         "prefetch": args.prefetch,
     }
 
@@ -203,7 +208,7 @@ async def bench(args: argparse.Namespace) -> Report:
     dsn = await seed(server, args.database, args.rows)
     log(f"benchmarking on {mask_dsn(dsn)}: {', '.join(args.systems)}")
     admin = await asyncpg.connect(dsn)
-    systems = {name: make(name, dsn) for name in args.systems if name != PGBENCH}
+    systems = {name: make(name, dsn, args.pool) for name in args.systems if name != PGBENCH}
     try:
         meta = await machine_facts(args, admin)
         meta["sizes"] = sizes.describe(args.rows)
@@ -227,8 +232,12 @@ async def bench(args: argparse.Namespace) -> Report:
                     unit = WORKLOADS[workload].unit
                     rng = random.Random(r * 1000 + len(workload))  # the same for all systems
                     figures = await runner.run(workload, order, rng)
-                    if PGBENCH in args.systems:
-                        figure = await runner.pgbench(workload)
+                    if PGBENCH in args.systems and not report.failed(workload, PGBENCH):
+                        try:
+                            figure = await runner.pgbench(workload)
+                        except Exception as exc:
+                            report.note(workload, PGBENCH, "failed", reason(exc))
+                            figure = None
                         if figure is not None:
                             figures[PGBENCH] = figure
                     for name in args.systems:
@@ -249,12 +258,12 @@ async def bench(args: argparse.Namespace) -> Report:
 
 
 async def stream_child(args: argparse.Namespace) -> dict[str, float]:
-    system = make(args.system, args.dsn)
+    system = make(args.system, args.dsn, args.pool)
     await system.open()
     try:
         await system.fetch(0, 10)
         gc.collect()
-        peak = Peak()
+        peak = Peak(args.limit)
         start = time.perf_counter()
         rows = await system.stream(args.prefetch, peak)
         seconds = time.perf_counter() - start

@@ -45,10 +45,12 @@ def bench(server_dsn: str, tmp_path: Path, module: str, *args: str) -> str:
 def test_quick_bench_writes_every_figure_or_why_not(server_dsn: str, tmp_path: Path) -> None:
     """`python -m bench --quick` seeds its database, runs every workload on every system,
     and writes md, json and png: a figure in each cell, or n/a / failed with the reason."""
-    bench(server_dsn, tmp_path, "bench", "--quick", "--rows=2000", f"--out={tmp_path}")
+    # Pools of 2: the test server's connections are shared with the rest of the suite.
+    bench(server_dsn, tmp_path, "bench", "--quick", "--rows=2000", "--pool=2", f"--out={tmp_path}")
 
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["meta"]["rows"] == 2000
+    assert data["meta"]["pool"] == 2
     assert data["meta"]["synchronous_commit"] == "off"
     assert list(WORKLOADS) == list(data["workloads"])
     failed = set()
