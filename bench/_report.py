@@ -62,7 +62,7 @@ AT_LEAST_TIMES_ASYNCPG = {"concurrent10": 3.0, "concurrent100": 5.0}
 # "A single task's sequential gets no slower than now": repo's pool_get cost
 # ratio to raw asyncpg's default pool, measured before coalesced lookups
 # (3 rounds of --only pool_get on the development machine), with 5% for noise.
-POOL_GET_NOW = 0.60
+POOL_GET_NOW = 0.77
 POOL_GET_NOISE = 1.05
 ORM_FACTOR = 2.0  # repo at least this much faster than SQLAlchemy's ORM
 

@@ -47,8 +47,8 @@ class Sizes:
     def fetch_limit(self, rows: int) -> int:
         return min(self.fetch_rows, rows // 2)
 
-    def describe(self, rows: int) -> dict[str, str]:
-        """Each workload's size; and the slow peers' where they do less."""
+    def describe(self, rows: int, peers: Sequence[str]) -> dict[str, str]:
+        """Each workload's size; and that of the slow `peers` in the run, where they do less."""
         sliced = functools.partial(sliced_share, share=PEER_SHARE)
         sizes = {
             "get": (self.gets, sliced(self.gets), "{:,} gets"),
@@ -70,14 +70,12 @@ class Sizes:
             "savepoint": (self.txns, sliced(self.txns), "{:,} txns"),
         }
         out = {}
-        for workload, (full, peers, text) in sizes.items():
+        names = ", ".join(peers)
+        for workload, (full, peers_size, text) in sizes.items():
             out[workload] = text.format(full)
-            if self.peers_do_less and peers < full:
-                out[workload] += f"; {PEERS}: " + text.format(peers)
+            if self.peers_do_less and names and peers_size < full:
+                out[workload] += f"; {names}: " + text.format(peers_size)
         return out
-
-
-PEERS = "sqla-*, tortoise, piccolo"
 
 
 def whole_share(count: int, share: float) -> int:

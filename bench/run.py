@@ -211,7 +211,8 @@ async def bench(args: argparse.Namespace) -> Report:
     systems = {name: make(name, dsn, args.pool) for name in args.systems if name != PGBENCH}
     try:
         meta = await machine_facts(args, admin)
-        meta["sizes"] = sizes.describe(args.rows)
+        peers = [s.name for s in systems.values() if s.share < 1]
+        meta["sizes"] = sizes.describe(args.rows, peers)
         report = Report(args.systems, YARDSTICK, meta)
         runner = Runner(args, sizes, dsn, admin, report)
         opened: list[System] = []
