@@ -101,8 +101,14 @@ class Report:
         self.samples.setdefault(workload, {}).setdefault(system, []).append(figure)
 
     def note(self, workload: str, system: str, kind: str, reason: str) -> None:
-        """Record why `system` has no figure on `workload` (the first reason is kept)."""
-        self.notes.setdefault(workload, {}).setdefault(system, Note(kind, reason))
+        """Record why `system` has no figure on `workload`, or a caveat on its figure.
+
+        The first reason is kept, but a reason for no figure replaces a caveat.
+        """
+        notes = self.notes.setdefault(workload, {})
+        current = notes.get(system)
+        if current is None or (current.kind == "note" and kind != "note"):
+            notes[system] = Note(kind, reason)
 
     def median(self, workload: str, system: str) -> float:
         if self.failed(workload, system):

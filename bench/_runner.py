@@ -143,6 +143,27 @@ def turn(order: Sequence[T], k: int) -> list[T]:
     return [*order[k:], *order[:k]]
 
 
+# What a connection terminated from outside looks like through each library's wrappers.
+_CUT_OFF = (
+    "terminating connection due to administrator command",
+    "connection is closed",
+    "connection was closed in the middle of operation",
+    "connection to the server was lost",
+)
+
+
+def cut_off(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) is a connection the server ended, not the system's error."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, asyncpg.ConnectionDoesNotExistError | asyncpg.AdminShutdownError):
+            return True
+        if any(text in str(seen) for text in _CUT_OFF) and "encoder" not in str(seen):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
 def reason(exc: BaseException) -> str:
     """An exception in one line, for a note under the table."""
     text = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -154,7 +175,7 @@ class Runner:
     args: argparse.Namespace
     sizes: Sizes
     dsn: str
-    admin: asyncpg.Connection
+    admin: asyncpg.Pool
     report: Report
 
     def share(self, system: System) -> float:
@@ -168,13 +189,27 @@ class Runner:
         return not self.report.failed(workload, system.name)
 
     async def attempt(self, workload: str, system: System, work: Callable[[], Awaitable[T]]) -> T:
-        """`work()`; a failure is noted against `system` on `workload`, and re-raised."""
-        try:
-            return await work()
-        except Exception as exc:
-            self.report.note(workload, system.name, "failed", reason(exc))
-            log(f"{system.name} failed {workload}: {reason(exc)}")
-            raise
+        """`work()`; a failure is noted against `system` on `workload`, and re-raised.
+
+        A run cut off from outside (the server terminated its connection:
+        another user of a shared server, a restart) says nothing about the
+        system: it runs once more, and the note says so.
+        """
+        for again in (True, False):
+            try:
+                return await work()
+            except Exception as exc:
+                if again and cut_off(exc):
+                    why = "a connection was terminated by the server; that part ran again"
+                    self.report.note(workload, system.name, "note", why)
+                    log(f"{system.name} {workload}: {reason(exc)}; running that part again")
+                    await asyncio.sleep(1.0)
+                    continue
+                self.report.note(workload, system.name, "failed", reason(exc))
+                log(f"{system.name} failed {workload}: {reason(exc)}")
+                raise
+        msg = "unreachable: the second attempt returns or raises"
+        raise AssertionError(msg)
 
     async def run(
         self, workload: str, systems: Sequence[System], rng: random.Random

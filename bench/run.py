@@ -178,7 +178,7 @@ def _pgbench_version() -> str:
     return words[2] if len(words) > 2 else "?"
 
 
-async def machine_facts(args: argparse.Namespace, admin: asyncpg.Connection) -> dict[str, Any]:
+async def machine_facts(args: argparse.Namespace, admin: asyncpg.Pool) -> dict[str, Any]:
     model = await asyncio.to_thread(cpu_model)
     cpus = f"{os.cpu_count()} CPUs" + (f" ({model})" if model else "")
     packages = ("asyncpg", "sqlalchemy", "tortoise-orm", "piccolo", "repo")
@@ -207,7 +207,8 @@ async def bench(args: argparse.Namespace) -> Report:
     server = resolve_dsn()
     dsn = await seed(server, args.database, args.rows)
     log(f"benchmarking on {mask_dsn(dsn)}: {', '.join(args.systems)}")
-    admin = await asyncpg.connect(dsn)
+    # A pool of one: a connection the server terminates is replaced on the next use.
+    admin = await asyncpg.create_pool(dsn, min_size=1, max_size=1)
     systems = {name: make(name, dsn, args.pool) for name in args.systems if name != PGBENCH}
     try:
         meta = await machine_facts(args, admin)

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
+
 from bench._report import Report
+from bench._runner import cut_off
 
 SYSTEMS = ("asyncpg", "asyncpg+attrs", "repo", "sqla-core", "sqla-orm", "tortoise")
 
@@ -83,3 +86,25 @@ def test_a_failed_or_impossible_workload_shows_why_never_a_figure() -> None:
     assert targets[add_many] == ("repo failed", False)
     upsert = "repo upsert100k cost beside SQLAlchemy Core's on_conflict_do_update"
     assert targets[upsert] == ("0.50x", None)
+
+
+def test_a_failure_replaces_a_caveat_but_not_the_other_way() -> None:
+    """A part run again (a caveat) and then a failure: the cell shows the failure."""
+    r = report()
+    r.note("get", "repo", "note", "ran again")
+    r.note("get", "repo", "failed", "RuntimeError: boom")
+    r.note("get", "repo", "note", "ran again")
+    assert r.failed("get", "repo")
+    assert r.notes["get"]["repo"].reason == "RuntimeError: boom"
+
+
+def test_a_connection_ended_by_the_server_is_told_from_a_failure() -> None:
+    """An admin shutdown, even wrapped by a library, is a cut-off; a refused value is not."""
+    shutdown = asyncpg.AdminShutdownError("terminating connection due to administrator command")
+    wrapped = RuntimeError("(sqlalchemy.dialects.postgresql.asyncpg.Error) ...")
+    wrapped.__cause__ = shutdown
+    assert cut_off(wrapped)
+    assert cut_off(asyncpg.InterfaceError("connection is closed"))
+    assert not cut_off(ValueError("no binary format encoder for type jsonb"))
+    lost = RuntimeError("the connection to the server was lost: no binary format encoder")
+    assert not cut_off(lost)
