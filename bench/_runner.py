@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import asyncpg
 import attrs
@@ -28,7 +28,7 @@ __all__ = ["FULL", "QUICK", "Runner", "Sizes", "chunks", "turn"]
 T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
-BULK_REPEATS = 3  # bulk loads per system per round
+BULK_REPEATS = 2  # bulk loads per system per round
 SLICES = 10  # parts a round of a workload is cut into, for the systems to take turns
 TXN_BASE = 10_000_000  # each system's savepoint products start at its index times this
 
@@ -102,7 +102,7 @@ def stream_limit(rows: int, share: float) -> int | None:
 
 
 FULL = Sizes(
-    gets=5_000,
+    gets=3_000,
     concurrent=20_000,
     fetches=20,
     fetch_rows=10_000,
@@ -316,15 +316,26 @@ class Runner:
         """A bulk load's time swings with what the server is doing (WAL, checkpoints):
         each system loads `BULK_REPEATS` times a round, the systems taking turns, and
         its figure is its rows over its total time."""
-        once = self.insert if workload == "insert100k" else self.upsert
+        inserting = workload == "insert100k"
+        size = self.sizes.inserts if inserting else self.sizes.upserts
+        counts = {s.name: whole_share(size, self.share(s)) for s in order}
+        # Made once a round, untimed: what each system's user would hold.
+        inputs = {
+            s.name: s.new_rows(1, counts[s.name]) if inserting else s.upsert_rows(counts[s.name])
+            for s in order
+        }
         seconds = {s.name: 0.0 for s in order}
         rows = {s.name: 0 for s in order}
         for k in range(BULK_REPEATS):
             for system in turn(order, k):
                 if system.name not in seconds:
                     continue
+                count, data = counts[system.name], inputs[system.name]
+                once = self.insert if inserting else self.upsert
                 try:
-                    count, t = await self.attempt(workload, system, functools.partial(once, system))
+                    t = await self.attempt(
+                        workload, system, functools.partial(once, system, data, count)
+                    )
                 except Exception:
                     del seconds[system.name]
                     continue
@@ -332,27 +343,23 @@ class Runner:
                 rows[system.name] += count
         return {name: rows[name] / t for name, t in seconds.items()}
 
-    async def insert(self, system: System) -> tuple[int, float]:
-        """Rows loaded, and the seconds it took."""
+    async def insert(self, system: System, rows: Any, count: int) -> float:
+        """Seconds to load `rows` (`count` of them) into an empty bench_insert."""
         await self.admin.execute("TRUNCATE bench_insert RESTART IDENTITY")
-        count = whole_share(self.sizes.inserts, self.share(system))
-        rows = system.new_rows(1, count)
         seconds = await timed(lambda: system.insert(rows))
         await self.check("SELECT count(*) FROM bench_insert", count)
-        return count, seconds
+        return seconds
 
-    async def upsert(self, system: System) -> tuple[int, float]:
-        """Rows upserted, and the seconds it took."""
-        count = whole_share(self.sizes.upserts, self.share(system))
-        # Half the rows are there already (the other half is new), with old values.
+    async def upsert(self, system: System, rows: Any, count: int) -> float:
+        """Seconds to upsert `rows` (`count` of them) into bench_upsert, which holds
+        the first half of them already, with old values (the other half is new)."""
         await self.admin.execute("TRUNCATE bench_upsert")
         await self.admin.execute(
             "INSERT INTO bench_upsert SELECT * FROM bench_product WHERE id <= $1", count // 2
         )
-        rows = system.upsert_rows(count)
         seconds = await timed(lambda: system.upsert(rows))
         await self.check("SELECT count(*) FROM bench_upsert WHERE name LIKE '% v1'", count)
-        return count, seconds
+        return seconds
 
     async def savepoint(self, order: Sequence[System], rng: random.Random) -> dict[str, float]:
         await self.admin.execute("TRUNCATE bench_txn RESTART IDENTITY")
