@@ -20,7 +20,7 @@ POOL = 10  # connections in every system's pool
 EVERY = 10_000  # rows between RSS samples while streaming
 # The share of a full run's sizes that the slow peers (SQLAlchemy, Tortoise,
 # Piccolo) do: their figures are rates, so a tenth of the work measures them
-# as well, and a full run stays within about 15 minutes on 2 cores.
+# as well, and a full run stays within 15-20 minutes on 2 shared cores.
 PEER_SHARE = 0.1
 # What the upsert overwrites on conflict: every column but the key.
 UPDATED_COLUMNS = INSERT_COLUMNS
