@@ -50,7 +50,8 @@ from repo._dsn import mask_dsn, resolve_dsn, with_database
 from ._base import POOL
 from ._model import DDL, INSERT_COLUMNS, seed_rows
 from ._report import WORKLOADS, Report
-from ._runner import FULL, QUICK, ROOT, Runner, log, reason, turn
+from ._runner import ROOT, Runner, log, reason
+from ._sizes import FULL, QUICK, turn
 from ._systems import PGBENCH, SYSTEMS, YARDSTICK, Peak, System, make
 
 RESULTS = ROOT / "bench" / "results"
