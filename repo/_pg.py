@@ -88,10 +88,8 @@ async def call(
     except DRIVER_ERRORS as exc:
         if obs is not None:
             obs.statement(name, sql, args, perf_counter() - start, error=exc)
-        if isinstance(exc, asyncpg.exceptions.InternalClientError):
-            # The driver lost track of the protocol (the server ended the
-            # session while the connection sat idle): it cannot be used again.
-            discard(conn)
+        # An internal driver error with the connection still open (a codec
+        # COPY cannot use) leaves the session usable: only a closed one is lost.
         raise translate(exc, closed=gone(conn)) from exc
     if obs is not None:
         # The hot path: with no hook, no DEBUG and a fast statement, nothing
