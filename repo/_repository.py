@@ -182,25 +182,25 @@ class Repository(Generic[T]):
 
     async def delete(self, key: Any) -> None:
         """Delete the row with `key`; `NotFound` if there is none."""
-        self._check_key(key)
-        await self.ops.delete(key)
+        await self.ops.delete(self.table.check_key(key, "delete()"))
 
     # -- reads ----------------------------------------------------------
 
     async def get(self, key: Any) -> T:
-        """The entity with `key`; `NotFound` if there is none."""
-        self._check_key(key)
-        return await self.ops.get(key)
+        """The entity with `key`; `NotFound` if there is none.
+
+        A key of the wrong type is refused with `InvalidQuery`; the str of a
+        UUID stands for the UUID.
+        """
+        return await self.ops.get(self.table.check_key(key, "get()"))
 
     async def get_many(self, keys: Iterable[Any]) -> list[T]:
         """The entities with `keys`, in the order given, in one round trip.
 
         `NotFound` (listing them) if any key is absent.
         """
-        keys = list(keys)
-        for key in keys:
-            self._check_key(key)
-        return await self.ops.get_many(keys)
+        check = self.table.check_key
+        return await self.ops.get_many([check(key, "get_many()") for key in keys])
 
     async def find(
         self,
@@ -333,11 +333,6 @@ class Repository(Generic[T]):
     async def execute(self, sql: str, *args: Any) -> str:
         """Run `sql` for its effect; return the command status (e.g. ``"UPDATE 3"``)."""
         return await self._session.sql(_caller(self)).execute(sql, args)
-
-    def _check_key(self, key: Any) -> None:
-        if key is None:
-            msg = f"{self.table.name} keys are never None"
-            raise InvalidQuery(msg)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} on {self._session!r}>"
