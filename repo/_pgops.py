@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager, contextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+import asyncpg
+
 from ._bulk import (
     UpsertResult,
+    failed_record,
     numbered,
     recheck,
     records,
@@ -18,13 +21,14 @@ from ._bulk import (
     upsert_many_plan,
     upsert_positions,
 )
+from ._checks import shown
 from ._mapping import Table, quote
 from ._observe import Observer
-from ._pg import Conn, call, gone
+from ._pg import DRIVER_ERRORS, Conn, call, gone
 from ._query import Condition, Order
 from ._sql import statements
 from ._stream import PgCursor, PgSource, Stream
-from .errors import DatabaseError, InvalidQuery, translate
+from .errors import DatabaseError, DataError, InvalidQuery, RepoError, translate
 
 if TYPE_CHECKING:
     from ._pg import PgRunner
@@ -54,7 +58,14 @@ async def copy(
     *,
     schema: str | None,
     obs: Observer | None = None,
+    checked: Any = None,
 ) -> int:
+    """COPY `rows` (records of `columns`) into `name`; the number of rows stored.
+
+    `checked` is the generator from `records` that `rows` reads (if not
+    `rows` itself): when the driver cannot encode a record, it says which
+    entity that was, and the error is a `DataError` naming it.
+    """
     start = perf_counter()
     try:
         status = await conn.copy_records_to_table(
@@ -67,6 +78,9 @@ async def copy(
             obs.statement(
                 "copy", _copy_sql(name, columns, schema), (), perf_counter() - start, error=exc
             )
+        failed = None if isinstance(exc, RepoError) else failed_record(checked or rows)
+        if failed is not None and _encoding(exc) and not gone(conn):
+            raise unencodable(table, columns, *failed, exc) from exc
         err = translate(exc, closed=gone(conn), context=f"COPY into {table.name}")
         if err is exc:
             raise
@@ -75,6 +89,52 @@ async def copy(
         elapsed = perf_counter() - start
         obs.statement("copy", _copy_sql(name, columns, schema), (), elapsed, result=status)
     return rowcount(status)
+
+
+def _encoding(exc: Exception) -> bool:
+    """Whether `exc`, raised while a record was being sent, is the driver failing to encode it.
+
+    Its own kind of `DataError`, or any error that is not the driver's (a
+    codec's TypeError or ValueError); never the server's answer or a
+    broken connection.
+    """
+    return isinstance(exc, asyncpg.exceptions.DataError) or not isinstance(exc, DRIVER_ERRORS)
+
+
+def unencodable(
+    table: Table[Any], columns: Sequence[str], n: int, record: tuple[Any, ...], exc: Exception
+) -> DataError:
+    """The `DataError` for entity #n, whose `record` (values of `columns`) the driver could
+    not encode: a codec of the connection's (set by an ``init`` hook, or the
+    driver's own with ``json_codecs=False``) refused a value the checks let through."""
+    by_column = {c.column: c for c in table.columns}
+    values = dict(zip(columns[-len(record) :], record, strict=True))
+    suspects = [
+        by_column[c].field
+        for c, v in values.items()
+        if c in by_column and v is not None and by_column[c].kind not in _DRIVER_KINDS
+    ]
+    which = (
+        f"its {table.name}.{suspects[0]} = {shown(values[table.column_of(suspects[0])])}"
+        if len(suspects) == 1
+        else f"one of its values ({', '.join(f'{table.name}.{f}' for f in suspects)})"
+        if suspects
+        else "one of its values"
+    )
+    msg = (
+        f"COPY into {table.name}: entity #{n} could not be encoded: {which} "
+        f"({type(exc).__name__}: {exc}); check the codecs the connection's init hook sets "
+        "(COPY needs binary ones), or the value's type"
+    )
+    return DataError(msg)
+
+
+# The kinds the driver's own codecs encode, after the checks accepted the
+# value: a failure to encode one of these is not expected.
+_DRIVER_KINDS = frozenset(
+    {"text", "int8", "int4", "int2", "numeric", "float8", "float4", "bool", "timestamptz",
+     "timestamp", "date", "time", "interval", "uuid", "bytea"}
+)  # fmt: skip
 
 
 def _copy_sql(name: str, columns: Sequence[str], schema: str | None) -> str:
@@ -165,8 +225,13 @@ class PgTableOps(Generic[T]):
         values = table.values(entity)
         positions = upsert_positions(table, values, on)
         chosen = update_fields(table, positions, on, update)
-        sql = self._st.upsert(positions, on, chosen)
+        sql = self._st.upsert_one(positions, on, chosen)
         row = await self._runner.fetchrow(sql, [values[i] for i in positions])
+        if row is None:
+            # The row left unchanged was committed by another transaction
+            # after this statement's snapshot was taken: a new statement sees it.
+            at = [values[table.field_names.index(f)] for f in on]
+            row = await self._runner.fetchrow(self._st.by_values(on), at)
         if row is None:
             msg = f"upsert into {table.name} returned no row"
             raise DatabaseError(msg)
@@ -236,7 +301,11 @@ class PgTableOps(Generic[T]):
                     return await copy(
                         conn, table, table.name, columns, rows, schema=table.schema, obs=obs
                     )
-        if isinstance(entities, Sequence) and len(entities) <= UNNEST_MAX:
+        if (
+            isinstance(entities, Sequence)
+            and len(entities) <= UNNEST_MAX
+            and self._st.can_unnest(positions)
+        ):
             # Measured (bench notes in docs/bulk.md): one INSERT ... unnest()
             # round trip beats the five of a staging table for small lists.
             checked = list(cast("Iterator[tuple[Any, ...]]", rows))
@@ -257,6 +326,7 @@ class PgTableOps(Generic[T]):
                     numbered(rows),
                     schema=None,
                     obs=obs,
+                    checked=rows,
                 )
                 insert = self._st.bulk_insert(positions, quote(staging))
                 stored = await call(conn, "fetch", insert, (), obs)
@@ -276,19 +346,33 @@ class PgTableOps(Generic[T]):
         rows = records(table, entities, positions, required)
         obs = self._runner.obs
         staging = self._st.staging_name
-        ret = None if returning else "(xmax = 0) AS inserted"
-        sql = self._st.upsert(positions, on, chosen, source=quote(staging), returning=ret)
+        if returning:
+            sql = self._st.upsert_all(positions, on, chosen, quote(staging))
+        else:
+            sql = self._st.upsert(
+                positions, on, chosen, source=quote(staging), returning="(xmax = 0) AS inserted"
+            )
         async with self._runner.atomic() as conn:
             await call(conn, "execute", self._st.staging(positions), (), obs)
-            await copy(
-                conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None, obs=obs
+            given = await copy(
+                conn,
+                table,
+                staging,
+                ["_repo_ord", *columns],
+                numbered(rows),
+                schema=None,
+                obs=obs,
+                checked=rows,
             )
             stored = await call(conn, "fetch", sql, (), obs)
             await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
         if returning:
             return table.from_records(stored)
+        # Rows left unchanged are not returned: the rest of those given.
         inserted = sum(1 for r in stored if r[0])
-        return UpsertResult(inserted=inserted, updated=len(stored) - inserted)
+        return UpsertResult(
+            inserted=inserted, updated=len(stored) - inserted, unchanged=given - len(stored)
+        )
 
     # -- streams ----------------------------------------------------------
 

@@ -252,8 +252,10 @@ class Statements(Generic[T]):
     ) -> str:
         """INSERT of the fields at `positions` ... ON CONFLICT (`on`) DO UPDATE SET `update`.
 
-        `source` is a table to INSERT ... SELECT from (ordered by its
-        ``_repo_ord``) instead of VALUES; `returning` overrides RETURNING.
+        A conflicting row whose `update` columns already hold the values
+        given is left untouched (no write, no version bump) and is not
+        returned. `source` is a table to INSERT ... SELECT from (ordered by
+        its ``_repo_ord``) instead of VALUES; `returning` overrides RETURNING.
         """
         shape = ("upsert", positions, on, update, source, returning)
 
@@ -267,26 +269,116 @@ class Statements(Generic[T]):
             else:
                 body = f"SELECT {cols} FROM {source} ORDER BY _repo_ord"
             target = ", ".join(quote(table.column_of(f)) for f in on)
+            changed = [f for f in update if f != table.version]
             sets = [
                 f"{quote(table.column_of(f))} = EXCLUDED.{quote(table.column_of(f))}"
-                for f in update
-                if f != table.version
+                for f in changed
             ]
             if table.version is not None:
                 v = quote(table.column_of(table.version))
                 sets.append(f"{v} = {t}.{v} + 1")
-            if not sets:
-                # Nothing to change on conflict, but RETURNING still needs the
-                # row: a no-op assignment makes the conflicting row returned.
+            if changed:
+                mine = ", ".join(self._compared(f"{t}.", f) for f in changed)
+                theirs = ", ".join(self._compared("EXCLUDED.", f) for f in changed)
+                where = f"ROW({mine}) IS DISTINCT FROM ROW({theirs})"
+            else:
+                # Nothing to change on conflict: every conflicting row is
+                # unchanged (still locked, as DO UPDATE does).
                 first = quote(table.column_of(on[0]))
-                sets.append(f"{first} = EXCLUDED.{first}")
+                sets = [f"{first} = EXCLUDED.{first}"]
+                where = "false"
             ret = returning if returning is not None else table.select_list
             return (
                 f"INSERT INTO {t} ({cols}) {body} "
-                f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)} RETURNING {ret}"
+                f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)} WHERE {where} "
+                f"RETURNING {ret}"
             )
 
         sql: str = self._cached(shape, build)
+        return sql
+
+    def _compared(self, prefix: str, field: str) -> str:
+        """The column of `field` as an upsert compares it: json by its text (it has no =)."""
+        spec = self.table.field(field)
+        column = f"{prefix}{quote(spec.column)}"
+        return f"{column}::text" if spec.kind == "json" and not spec.array else column
+
+    def upsert_one(
+        self, positions: tuple[int, ...], on: tuple[str, ...], update: tuple[str, ...]
+    ) -> str:
+        """`upsert` of one row that returns the stored row, changed or not, in one statement.
+
+        The INSERT returns the row it inserted or updated; when it left the
+        conflicting row untouched, the row is read by its `on` values.
+        """
+
+        def build() -> str:
+            table = self.table
+            cols = table.select_list
+            at = {table.columns[i].field: n for n, i in enumerate(positions, 1)}
+            match = " AND ".join(f"{quote(table.column_of(f))} = ${at[f]}" for f in on)
+            return (
+                f"WITH written AS ({self.upsert(positions, on, update)}) "
+                f"SELECT {cols} FROM written UNION ALL "
+                f"SELECT {cols} FROM {table.qualified_name} WHERE {match} "
+                "AND NOT EXISTS (SELECT 1 FROM written)"
+            )
+
+        sql: str = self._cached(("upsert_one", positions, on, update), build)
+        return sql
+
+    def by_values(self, fields: tuple[str, ...]) -> str:
+        """SELECT of the row whose `fields` equal $1, $2, ..."""
+
+        def build() -> str:
+            table = self.table
+            match = " AND ".join(
+                f"{quote(table.column_of(f))} = ${n}" for n, f in enumerate(fields, 1)
+            )
+            return f"SELECT {table.select_list} FROM {table.qualified_name} WHERE {match}"
+
+        sql: str = self._cached(("by_values", fields), build)
+        return sql
+
+    def upsert_all(
+        self,
+        positions: tuple[int, ...],
+        on: tuple[str, ...],
+        update: tuple[str, ...],
+        source: str,
+    ) -> str:
+        """`upsert` from `source` returning every row given, as stored, in `source`'s order.
+
+        Rows inserted or updated come from the INSERT's RETURNING; rows left
+        unchanged from the table (the statement's snapshot has them, and
+        not the rows it writes).
+        """
+
+        def build() -> str:
+            table = self.table
+            t = table.qualified_name
+            columns = [quote(c.column) for c in table.columns]
+
+            def listed(prefix: str) -> str:
+                return ", ".join(f"{prefix}.{c}" for c in columns)
+
+            def joined(left: str) -> str:
+                return " AND ".join(
+                    f"{left}.{quote(table.column_of(f))} = s.{quote(table.column_of(f))}"
+                    for f in on
+                )
+
+            return (
+                f"WITH written AS ({self.upsert(positions, on, update, source=source)}) "
+                f"SELECT {listed('r')} FROM ("
+                f"SELECT s._repo_ord, {listed('w')} FROM written w JOIN {source} s ON "
+                f"{joined('w')} UNION ALL "
+                f"SELECT s._repo_ord, {listed('o')} FROM {source} s JOIN {t} o ON {joined('o')} "
+                f"WHERE NOT EXISTS (SELECT 1 FROM written w WHERE {joined('w')})"
+                ") r ORDER BY r._repo_ord"
+            )
+
+        sql: str = self._cached(("upsert_all", positions, on, update, source), build)
         return sql
 
     def bulk_insert(self, positions: tuple[int, ...], source: str) -> str:
@@ -302,6 +394,16 @@ class Statements(Generic[T]):
 
         sql: str = self._cached(("bulk", positions, source), build)
         return sql
+
+    def can_unnest(self, positions: tuple[int, ...]) -> bool:
+        """Whether `unnest_insert` can carry the columns at `positions`.
+
+        Not an array column (an array of arrays would be one flat array to
+        unnest), nor json or jsonb (a list value would be taken for an array
+        of values, not for one JSON array).
+        """
+        columns = [self.table.columns[i] for i in positions]
+        return not any(c.array or c.kind in ("json", "jsonb") for c in columns)
 
     def unnest_insert(self, positions: tuple[int, ...]) -> str:
         """INSERT ... SELECT FROM unnest($1::type[], ...) RETURNING: one array per column."""
