@@ -165,7 +165,9 @@ class Order:
 _ORDERING: Final = (Operator.LT, Operator.LE, Operator.GT, Operator.GE, Operator.BETWEEN)
 
 
-def _refuse_unsupported(spec: ColumnSpec, operator: Operator, value: object) -> None:
+def _refuse_unsupported(
+    table: Table[Any], spec: ColumnSpec, operator: Operator, value: object
+) -> None:
     """`InvalidQuery` for a comparison the column's type has no operator for.
 
     json has no equality at all; json and jsonb no order the two backends
@@ -177,14 +179,14 @@ def _refuse_unsupported(spec: ColumnSpec, operator: Operator, value: object) -> 
     name = spec.field
     if spec.kind == "json" and not spec.array:
         msg = (
-            f"{name} is json, which has no equality or order in PostgreSQL: only "
-            f"{name}=None and ne(None) filter it; use jsonb to compare values"
+            f"{table.name}.{name} is json, which has no equality or order in PostgreSQL: "
+            f"only {name}=None and ne(None) filter it; use jsonb to compare values"
         )
         raise InvalidQuery(msg)
     if spec.kind == "jsonb" and not spec.array and operator in _ORDERING:
         msg = (
-            f"{operator.name.lower()} filter on {name!r}: jsonb values have no order to "
-            "compare by (only eq and ne): compare a field inside it in hand-written SQL"
+            f"{operator.name.lower()} filter on {table.name}.{name}: jsonb values have no "
+            "order to compare by (only eq and ne): compare a field inside it in hand-written SQL"
         )
         raise InvalidQuery(msg)
     if operator in (Operator.IN, Operator.NOT_IN) and (
@@ -192,8 +194,8 @@ def _refuse_unsupported(spec: ColumnSpec, operator: Operator, value: object) -> 
     ):
         what = f"an array ({spec.sql_type})" if spec.array else spec.kind
         msg = (
-            f"{operator.name.lower()} filter on {name!r}: {name} is {what}, whose values "
-            "cannot travel in an IN list: filter with eq() once per value"
+            f"{operator.name.lower()} filter on {table.name}.{name}: it is {what}, whose "
+            "values cannot travel in an IN list: filter with eq() once per value"
         )
         raise InvalidQuery(msg)
 
@@ -215,7 +217,7 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
         op = raw if isinstance(raw, Op) else Op(Operator.EQ, raw)
         value = op.value
         operator = op.operator
-        _refuse_unsupported(spec, operator, value)
+        _refuse_unsupported(table, spec, operator, value)
         if operator in (Operator.IN, Operator.NOT_IN):
             if value is None or isinstance(value, str | bytes) or not isinstance(value, Iterable):
                 msg = (
@@ -272,8 +274,8 @@ def parse_order(table: Table[Any], order_by: str | Sequence[str] | None) -> tupl
         spec = table.field(name, purpose="order_by")
         if spec.kind in ("json", "jsonb") and not spec.array:
             msg = (
-                f"order_by {name!r}: {name} is {spec.kind}, which has no order to sort by: "
-                "sort by another field"
+                f"order_by {name!r}: {table.name}.{name} is {spec.kind}, which has no order "
+                "to sort by: sort by another field"
             )
             raise InvalidQuery(msg)
         orders.append(Order(name, descending))
