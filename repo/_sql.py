@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from ._mapping import Table, quote
 from ._query import Condition, Operator, Order
+from ._upsert_sql import by_values_sql, column_list, upsert_all_sql, upsert_one_sql, upsert_sql
 
 __all__ = ["Statements", "arguments", "statements"]
 
@@ -250,94 +251,22 @@ class Statements(Generic[T]):
         source: str | None = None,
         returning: str | None = None,
     ) -> str:
-        """INSERT of the fields at `positions` ... ON CONFLICT (`on`) DO UPDATE SET `update`.
-
-        A conflicting row whose `update` columns already hold the values
-        given is left untouched (no write, no version bump) and is not
-        returned. `source` is a table to INSERT ... SELECT from (ordered by
-        its ``_repo_ord``) instead of VALUES; `returning` overrides RETURNING.
-        """
+        """INSERT ... ON CONFLICT ... DO UPDATE of changed rows (see `upsert_sql`)."""
         shape = ("upsert", positions, on, update, source, returning)
-
-        def build() -> str:
-            table = self.table
-            t = table.qualified_name
-            cols = self.columns(positions)
-            if source is None:
-                params = ", ".join(f"${n}" for n in range(1, len(positions) + 1))
-                body = f"VALUES ({params})"
-            else:
-                body = f"SELECT {cols} FROM {source} ORDER BY _repo_ord"
-            target = ", ".join(quote(table.column_of(f)) for f in on)
-            changed = [f for f in update if f != table.version]
-            sets = [
-                f"{quote(table.column_of(f))} = EXCLUDED.{quote(table.column_of(f))}"
-                for f in changed
-            ]
-            if table.version is not None:
-                v = quote(table.column_of(table.version))
-                sets.append(f"{v} = {t}.{v} + 1")
-            if changed:
-                mine = ", ".join(self._compared(f"{t}.", f) for f in changed)
-                theirs = ", ".join(self._compared("EXCLUDED.", f) for f in changed)
-                where = f"ROW({mine}) IS DISTINCT FROM ROW({theirs})"
-            else:
-                # Nothing to change on conflict: every conflicting row is
-                # unchanged (still locked, as DO UPDATE does).
-                first = quote(table.column_of(on[0]))
-                sets = [f"{first} = EXCLUDED.{first}"]
-                where = "false"
-            ret = returning if returning is not None else table.select_list
-            return (
-                f"INSERT INTO {t} ({cols}) {body} "
-                f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)} WHERE {where} "
-                f"RETURNING {ret}"
-            )
-
-        sql: str = self._cached(shape, build)
+        sql: str = self._cached(
+            shape,
+            lambda: upsert_sql(
+                self.table, positions, on, update, source=source, returning=returning
+            ),
+        )
         return sql
-
-    def _compared(self, prefix: str, field: str) -> str:
-        """The column of `field` as an upsert compares it: json by its text (it has no =)."""
-        spec = self.table.field(field)
-        column = f"{prefix}{quote(spec.column)}"
-        return f"{column}::text" if spec.kind == "json" and not spec.array else column
 
     def upsert_one(
         self, positions: tuple[int, ...], on: tuple[str, ...], update: tuple[str, ...]
     ) -> str:
-        """`upsert` of one row that returns the stored row, changed or not, in one statement.
-
-        The INSERT returns the row it inserted or updated; when it left the
-        conflicting row untouched, the row is read by its `on` values.
-        """
-
-        def build() -> str:
-            table = self.table
-            cols = table.select_list
-            at = {table.columns[i].field: n for n, i in enumerate(positions, 1)}
-            match = " AND ".join(f"{quote(table.column_of(f))} = ${at[f]}" for f in on)
-            return (
-                f"WITH written AS ({self.upsert(positions, on, update)}) "
-                f"SELECT {cols} FROM written UNION ALL "
-                f"SELECT {cols} FROM {table.qualified_name} WHERE {match} "
-                "AND NOT EXISTS (SELECT 1 FROM written)"
-            )
-
-        sql: str = self._cached(("upsert_one", positions, on, update), build)
-        return sql
-
-    def by_values(self, fields: tuple[str, ...]) -> str:
-        """SELECT of the row whose `fields` equal $1, $2, ..."""
-
-        def build() -> str:
-            table = self.table
-            match = " AND ".join(
-                f"{quote(table.column_of(f))} = ${n}" for n, f in enumerate(fields, 1)
-            )
-            return f"SELECT {table.select_list} FROM {table.qualified_name} WHERE {match}"
-
-        sql: str = self._cached(("by_values", fields), build)
+        """An upsert of one row returning it, changed or not (see `upsert_one_sql`)."""
+        shape = ("upsert_one", positions, on, update)
+        sql: str = self._cached(shape, lambda: upsert_one_sql(self.table, positions, on, update))
         return sql
 
     def upsert_all(
@@ -347,38 +276,16 @@ class Statements(Generic[T]):
         update: tuple[str, ...],
         source: str,
     ) -> str:
-        """`upsert` from `source` returning every row given, as stored, in `source`'s order.
+        """An upsert from `source` returning every row given (see `upsert_all_sql`)."""
+        shape = ("upsert_all", positions, on, update, source)
+        sql: str = self._cached(
+            shape, lambda: upsert_all_sql(self.table, positions, on, update, source)
+        )
+        return sql
 
-        Rows inserted or updated come from the INSERT's RETURNING; rows left
-        unchanged from the table (the statement's snapshot has them, and
-        not the rows it writes).
-        """
-
-        def build() -> str:
-            table = self.table
-            t = table.qualified_name
-            columns = [quote(c.column) for c in table.columns]
-
-            def listed(prefix: str) -> str:
-                return ", ".join(f"{prefix}.{c}" for c in columns)
-
-            def joined(left: str) -> str:
-                return " AND ".join(
-                    f"{left}.{quote(table.column_of(f))} = s.{quote(table.column_of(f))}"
-                    for f in on
-                )
-
-            return (
-                f"WITH written AS ({self.upsert(positions, on, update, source=source)}) "
-                f"SELECT {listed('r')} FROM ("
-                f"SELECT s._repo_ord, {listed('w')} FROM written w JOIN {source} s ON "
-                f"{joined('w')} UNION ALL "
-                f"SELECT s._repo_ord, {listed('o')} FROM {source} s JOIN {t} o ON {joined('o')} "
-                f"WHERE NOT EXISTS (SELECT 1 FROM written w WHERE {joined('w')})"
-                ") r ORDER BY r._repo_ord"
-            )
-
-        sql: str = self._cached(("upsert_all", positions, on, update, source), build)
+    def by_values(self, fields: tuple[str, ...]) -> str:
+        """SELECT of the row whose `fields` equal $1, $2, ..."""
+        sql: str = self._cached(("by_values", fields), lambda: by_values_sql(self.table, fields))
         return sql
 
     def bulk_insert(self, positions: tuple[int, ...], source: str) -> str:
@@ -441,7 +348,7 @@ class Statements(Generic[T]):
 
     def columns(self, positions: tuple[int, ...]) -> str:
         """The quoted column list of the fields at `positions`."""
-        return ", ".join(quote(self.table.columns[i].column) for i in positions)
+        return column_list(self.table, positions)
 
 
 def arguments(conditions: Sequence[Condition]) -> list[Any]:
