@@ -86,7 +86,8 @@ class Repository(Generic[T]):
         INSERT ... ON CONFLICT (`on`) DO UPDATE ... RETURNING. `on` is the key
         (default) or the fields of a declared unique constraint; `update` the
         fields to overwrite on conflict (default: every inserted field but
-        `on` and the key).
+        `on` and the key). A row that already holds those values is left
+        untouched (no write, no version bump), and returned as stored.
         """
         table = self.table
         return await self.ops.upsert(
@@ -123,9 +124,11 @@ class Repository(Generic[T]):
     ) -> UpsertResult | list[T]:
         """Upsert many entities: COPY into a temporary table, then one INSERT ... ON CONFLICT.
 
-        Returns how many rows were inserted and updated, or with
-        ``returning=True`` the stored entities. Two entities with the same
-        `on` values in one call are refused by the server.
+        Returns how many rows were inserted, updated and left unchanged (a
+        row that already held the values given is not written), or with
+        ``returning=True`` every entity given, as stored, in the order given.
+        Two entities with the same `on` values in one call are refused by the
+        server, unless both leave an existing row unchanged.
         """
         table = self.table
         return await self.ops.upsert_many(
@@ -181,7 +184,8 @@ class Repository(Generic[T]):
         return await self.ops.update(entity)
 
     async def delete(self, key: Any) -> None:
-        """Delete the row with `key`; `NotFound` if there is none."""
+        """Delete the row with `key`; `NotFound` if there is none, `InvalidQuery` for a key
+        of the wrong type."""
         await self.ops.delete(self.table.check_key(key, "delete()"))
 
     # -- reads ----------------------------------------------------------
@@ -197,7 +201,8 @@ class Repository(Generic[T]):
     async def get_many(self, keys: Iterable[Any]) -> list[T]:
         """The entities with `keys`, in the order given, in one round trip.
 
-        `NotFound` (listing them) if any key is absent.
+        `NotFound` (listing them) if any key is absent; `InvalidQuery` if a
+        key is of the wrong type.
         """
         check = self.table.check_key
         return await self.ops.get_many([check(key, "get_many()") for key in keys])
