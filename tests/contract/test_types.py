@@ -490,25 +490,30 @@ def _ddl(table: Table[Any]) -> str:
     return f"CREATE TABLE {table.name} ({columns}, PRIMARY KEY ({quote(table.key_column)}))"
 
 
-def _drop() -> list[str]:
+def drop_typed() -> list[str]:
     tables = ", ".join([TYPED.name, *(t.name for t in KEYED.values())])
     return [f"DROP TABLE IF EXISTS {tables}", "DROP TYPE IF EXISTS typed_mood"]
+
+
+def create_typed() -> list[str]:
+    """The statements that (re)make the tests' own tables and enum type."""
+    labels = ", ".join(f"'{m.value}'" for m in TypedMood)
+    return [
+        *drop_typed(),
+        f"CREATE TYPE typed_mood AS ENUM ({labels})",
+        _ddl(TYPED),
+        *(_ddl(t) for t in KEYED.values()),
+    ]
 
 
 @pytest.fixture(scope="module")
 def typed_schema(migrated_dsn: str) -> Iterator[str]:
     """The tests' own tables and enum type in the scratch database, for the module."""
-    labels = ", ".join(f"'{m.value}'" for m in TypedMood)
-    create = [
-        f"CREATE TYPE typed_mood AS ENUM ({labels})",
-        _ddl(TYPED),
-        *(_ddl(t) for t in KEYED.values()),
-    ]
-    asyncio.run(_admin(migrated_dsn, *_drop(), *create))
+    asyncio.run(_admin(migrated_dsn, *create_typed()))
     try:
         yield migrated_dsn
     finally:
-        asyncio.run(_admin(migrated_dsn, *_drop()))
+        asyncio.run(_admin(migrated_dsn, *drop_typed()))
 
 
 @pytest.fixture
