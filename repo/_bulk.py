@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from .errors import InvalidQuery
 
 __all__ = [
     "UpsertResult",
+    "failed_record",
     "numbered",
     "records",
     "update_fields",
@@ -24,14 +26,20 @@ __all__ = [
 
 @attrs.frozen
 class UpsertResult:
-    """What a bulk upsert did: rows inserted and rows updated."""
+    """What a bulk upsert did: rows inserted, rows updated, and rows left as they were.
+
+    A row that already held every value given is `unchanged`: not written,
+    its version not bumped.
+    """
 
     inserted: int
     updated: int
+    unchanged: int = 0
 
     @property
     def total(self) -> int:
-        return self.inserted + self.updated
+        """Every entity given: inserted, updated or unchanged."""
+        return self.inserted + self.updated + self.unchanged
 
 
 @functools.lru_cache(maxsize=512)
@@ -86,13 +94,18 @@ def _checker(table: Table[Any], positions: tuple[int, ...], required: tuple[int,
     row = ["def row(where, entity):", *body, f"    return {record}"]
 
     def generator(name: str, lines: list[str]) -> list[str]:
-        """`lines` over a whole iterable, as a generator: no call per entity."""
+        """`lines` over a whole iterable, as a generator: no call per entity.
+
+        While it waits at its yield, its locals say which entity it gave
+        last: `where` and `record` (see `failed_record`).
+        """
         return [
             f"def {name}(entities):",
             "    where = 0",
             "    for entity in entities:",
             *(f"    {line}" for line in lines),
-            f"        yield {record}",
+            f"        record = {record}",
+            "        yield record",
             "        where += 1",
         ]
 
@@ -144,20 +157,51 @@ def records(
     if isinstance(entities, AsyncIterable):
 
         async def lazy() -> AsyncIterator[tuple[Any, ...]]:
-            n = 0
+            where = 0
             async for entity in entities:
-                yield row(n, entity)
-                n += 1
+                record = row(where, entity)
+                yield record
+                where += 1
 
         return lazy()
     if isinstance(entities, Sequence) and len(entities) <= CHECK_WHOLE_MAX:
-        return iter(list(rows(entities)))
+        return _replay(list(rows(entities)))
     given: object = entities
     if not isinstance(given, Iterable):
         msg = f"bulk loads take an iterable or async iterable of entities, got {given!r}"
         raise InvalidQuery(msg)
     checked: Iterator[tuple[Any, ...]] = rows(entities)
     return checked
+
+
+def _replay(checked: list[tuple[Any, ...]]) -> Iterator[tuple[Any, ...]]:
+    """The records `checked`, from a generator that knows its place (see `failed_record`)."""
+    for where, record in enumerate(checked):  # noqa: B007 (read by failed_record)
+        yield record
+
+
+def failed_record(rows: object) -> tuple[int, tuple[Any, ...]] | None:
+    """After a COPY of `rows` (from `records`) failed: (n, record) of entity #n, if its
+    encoding is what failed, else None (the failure came from reading the entities).
+
+    The driver encodes each record right after it is yielded, so a generator
+    still waiting at its yield gave the record the driver could not encode;
+    one that raised has finished.
+    """
+    if inspect.isgenerator(rows):
+        if inspect.getgeneratorstate(rows) != inspect.GEN_SUSPENDED:
+            return None
+        found = inspect.getgeneratorlocals(rows)
+    elif inspect.isasyncgen(rows):
+        frame = rows.ag_frame
+        if frame is None or rows.ag_running:
+            return None
+        found = frame.f_locals
+    else:
+        return None
+    if "record" not in found:
+        return None
+    return found["where"], found["record"]
 
 
 def screens(entities: object) -> bool:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import json
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias, TypeVar
 import asyncpg
 
 from ._bouncer import pool_options, refuse_transaction_pooling
+from ._codecs import json_codecs as _json_codecs
 from ._conn import RepoConnection, mark_lent, mark_raw, reset_on_release
 from ._dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
 from ._observe import EventHook, Observer
@@ -53,11 +53,6 @@ def _has_free(pool: asyncpg.Pool) -> bool | None:
     if not isinstance(queue, asyncio.Queue):
         return None
     return not queue.empty()
-
-
-async def _json_codecs(conn: asyncpg.Connection) -> None:
-    for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
 class Database:

@@ -20,8 +20,16 @@ from typing import Any, Generic, TypeVar
 
 import attrs
 
-from ._checks import compile_check, compile_values_check
-from ._types import check_enum, decoder, enum_class, sql_type_of, unwrap_optional
+from ._checks import compile_check, compile_key_check, compile_values_check
+from ._types import (
+    check_enum,
+    decoder,
+    element_of,
+    enum_class,
+    kind_of,
+    sql_type_of,
+    unwrap_optional,
+)
 from .errors import CONSTRAINTS, InvalidQuery, NotFound, StaleEntity
 
 __all__ = ["Column", "ForeignKey", "Table", "quote"]
@@ -44,6 +52,49 @@ def fields_of(cls: Any) -> tuple[attrs.Attribute[Any], ...]:
 def quote(name: str) -> str:
     """Quote an identifier for SQL; names come only from mappings, never from callers."""
     return '"' + name.replace('"', '""') + '"'
+
+
+def _column_spec(
+    f: attrs.Attribute[Any], col: Column, hint: Any, where: str, *, key: str, generated: bool
+) -> ColumnSpec:
+    """The resolved mapping of the field `f` (annotated `hint`), with its `Column` overrides."""
+    tp, optional = unwrap_optional(hint)
+    sql_type = col.type or sql_type_of(tp, where)
+    kind, array = kind_of(sql_type)
+    element, element_nullable = (element_of(tp) or (Any, True)) if array else (tp, False)
+    if (found := enum_class(element)) is not None:
+        check_enum(found, where)
+    is_generated = col.generated or generated or (f.name == key and f.default is None and optional)
+    nullable = col.nullable
+    if nullable is None:
+        nullable = optional and not is_generated and f.name != key
+    return ColumnSpec(
+        field=f.name,
+        init_name=f.alias or f.name,
+        column=_check_identifier(col.name or f.name, "column name"),
+        sql_type=sql_type,
+        nullable=nullable,
+        generated=is_generated,
+        server_default=col.server_default,
+        python_type=tp,
+        kind=kind,
+        array=array,
+        element_type=element,
+        element_nullable=element_nullable,
+    )
+
+
+def _one_field_per_column(table: str, specs: Sequence[ColumnSpec]) -> None:
+    """Refuse two fields stored in one column: a row could not hold both."""
+    seen: dict[str, str] = {}
+    for spec in specs:
+        other = seen.setdefault(spec.column, spec.field)
+        if other != spec.field:
+            msg = (
+                f"Table {table!r}: the fields {other!r} and {spec.field!r} both map to the "
+                f"column {spec.column!r}: give each its own Column(name=...)"
+            )
+            raise InvalidQuery(msg)
 
 
 def _check_identifier(name: str, what: str) -> str:
@@ -104,7 +155,14 @@ class ForeignKey:
 
 @attrs.frozen
 class ColumnSpec:
-    """The resolved mapping of one field (built by `Table`, read by backends)."""
+    """The resolved mapping of one field (built by `Table`, read by backends).
+
+    `kind` is the canonical name of the SQL type (``int8``, ``timestamptz``,
+    ``jsonb``, an enum type's name, ...; see `kind_of`) and `array` whether
+    the column is an array of it. `element_type` is the Python type of a
+    value (of each element, for an array; ``Any`` where the annotation does
+    not say) and `element_nullable` whether an array element may be None.
+    """
 
     field: str
     init_name: str
@@ -114,6 +172,10 @@ class ColumnSpec:
     generated: bool
     server_default: str | None
     python_type: Any
+    kind: str = ""
+    array: bool = False
+    element_type: Any = None
+    element_nullable: bool = False
 
 
 @attrs.frozen
@@ -200,33 +262,18 @@ class Table(Generic[T]):
             msg = f"cannot resolve the annotations of {entity.__name__}: {exc}"
             raise InvalidQuery(msg) from exc
 
-        specs: list[ColumnSpec] = []
-        for f in fields:
-            col = columns.get(f.name, Column())
-            tp, optional = unwrap_optional(hints.get(f.name, Any))
-            where = f"{entity.__name__}.{f.name}"
-            if (found := enum_class(tp)) is not None:
-                check_enum(found, where)
-            is_generated = (
-                col.generated
-                or f.name in generated
-                or (f.name == key and f.default is None and optional)
+        specs = [
+            _column_spec(
+                f,
+                columns.get(f.name, Column()),
+                hints.get(f.name, Any),
+                f"{entity.__name__}.{f.name}",
+                key=key,
+                generated=f.name in generated,
             )
-            nullable = col.nullable
-            if nullable is None:
-                nullable = optional and not is_generated and f.name != key
-            specs.append(
-                ColumnSpec(
-                    field=f.name,
-                    init_name=f.alias or f.name,
-                    column=_check_identifier(col.name or f.name, "column name"),
-                    sql_type=col.type or sql_type_of(tp, where),
-                    nullable=nullable,
-                    generated=is_generated,
-                    server_default=col.server_default,
-                    python_type=tp,
-                )
-            )
+            for f in fields
+        ]
+        _one_field_per_column(name, specs)
         self.columns: tuple[ColumnSpec, ...] = tuple(specs)
         self._by_field = {s.field: s for s in specs}
         self.field_names: tuple[str, ...] = tuple(names)
@@ -254,6 +301,15 @@ class Table(Generic[T]):
 
     def _unique(self, spec: str | Sequence[str]) -> UniqueSpec:
         fields = (spec,) if isinstance(spec, str) else tuple(spec)
+        if not fields:
+            msg = (
+                f"Table {self.name!r}: a unique constraint needs at least one field, "
+                "got an empty one: drop it, or name its fields"
+            )
+            raise InvalidQuery(msg)
+        if len(set(fields)) < len(fields):
+            msg = f"Table {self.name!r}: the unique constraint {fields!r} names a field twice"
+            raise InvalidQuery(msg)
         for f in fields:
             self.field(f)
         cols = "_".join(self.column_of(f) for f in fields)
@@ -298,14 +354,19 @@ class Table(Generic[T]):
         self.check_values: Callable[[Sequence[Any], str | int], None] = compile_values_check(
             self.columns, self.name
         )
+        self.check_key: Callable[[Any, str], Any] = compile_key_check(
+            self.field(self.key), self.name
+        )
         init_fields = fields_of(self.entity)
         positional = all(f.init and not f.kw_only for f in init_fields)
         entity: Any = self.entity
         # StrEnum members are str, so they travel to the server as they are;
         # only the way back needs a conversion, text label -> member.
-        enums = [enum_class(c.python_type) for c in self.columns]
+        enums = [enum_class(c.element_type) for c in self.columns]
         if any(enums):
-            decoders = tuple(decoder(e) for e in enums)
+            decoders = tuple(
+                decoder(e, array=c.array) for e, c in zip(enums, self.columns, strict=True)
+            )
             if positional:
                 self.from_record: Callable[[Any], T] = lambda r: entity(
                     *[d(v) for d, v in zip(decoders, r, strict=True)]

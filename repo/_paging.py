@@ -108,10 +108,23 @@ def _pack(value: Any) -> list[Any]:
         return ["t", value.isoformat()]
     if isinstance(value, dt.date):
         return ["D", value.isoformat()]
+    if isinstance(value, dt.time):
+        return ["T", value.isoformat()]
+    if isinstance(value, dt.timedelta):
+        return ["I", [value.days, value.seconds, value.microseconds]]
     if isinstance(value, uuid.UUID):
         return ["u", str(value)]
+    if isinstance(value, bytes | bytearray | memoryview):
+        return ["B", base64.b64encode(value).decode()]
+    if isinstance(value, list | tuple):
+        return ["l", [_pack(v) for v in value]]
     msg = f"page() cannot order by a {type(value).__name__} value"
     raise InvalidQuery(msg)
+
+
+def _unpack(packed: Any) -> Any:
+    kind, value = packed
+    return _UNPACK[kind](value)
 
 
 _UNPACK: dict[str, Any] = {
@@ -124,6 +137,10 @@ _UNPACK: dict[str, Any] = {
     "t": dt.datetime.fromisoformat,
     "D": dt.date.fromisoformat,
     "u": uuid.UUID,
+    "T": dt.time.fromisoformat,
+    "I": lambda v: dt.timedelta(days=v[0], seconds=v[1], microseconds=v[2]),
+    "B": lambda v: base64.b64decode(v.encode(), validate=True),
+    "l": lambda v: [_unpack(p) for p in v],
 }
 
 
@@ -151,7 +168,7 @@ def decode_token(table: Table[Any], orders: Sequence[Order], token: object) -> t
         raise bad
     try:
         packed = json.loads(payload)
-        values = tuple(_UNPACK[kind](v) for kind, v in packed)
+        values = tuple(_unpack(p) for p in packed)
     except (ValueError, KeyError, TypeError):
         raise bad from None
     if len(values) != len(orders):

@@ -4,27 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager, contextmanager
-from time import perf_counter
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from ._bulk import (
     UpsertResult,
     numbered,
-    recheck,
     records,
-    screens,
     update_fields,
     upsert_many_plan,
     upsert_positions,
 )
+from ._copy import blame, copy, rowcount
 from ._mapping import Table, quote
-from ._observe import Observer
-from ._pg import Conn, call, gone
+from ._pg import call
 from ._query import Condition, Order
 from ._sql import statements
 from ._stream import PgCursor, PgSource, Stream
-from .errors import DatabaseError, InvalidQuery, translate
+from .errors import DatabaseError
 
 if TYPE_CHECKING:
     from ._pg import PgRunner
@@ -37,64 +34,6 @@ T = TypeVar("T")
 # INSERT ... SELECT FROM unnest(...); beyond it (or for any other iterable)
 # it COPYs into a staging table, which streams and is faster for big loads.
 UNNEST_MAX = 5_000
-
-
-def rowcount(status: str) -> int:
-    """The row count of a command tag such as ``DELETE 3`` or ``INSERT 0 5``."""
-    tail = status.rpartition(" ")[2]
-    return int(tail) if tail.isdigit() else 0
-
-
-async def copy(
-    conn: Conn,
-    table: Table[Any],
-    name: str,
-    columns: Sequence[str],
-    rows: Any,
-    *,
-    schema: str | None,
-    obs: Observer | None = None,
-) -> int:
-    start = perf_counter()
-    try:
-        status = await conn.copy_records_to_table(
-            name, records=rows, columns=list(columns), schema_name=schema
-        )
-    except InvalidQuery:
-        raise
-    except Exception as exc:
-        if obs is not None:
-            obs.statement(
-                "copy", _copy_sql(name, columns, schema), (), perf_counter() - start, error=exc
-            )
-        err = translate(exc, closed=gone(conn), context=f"COPY into {table.name}")
-        if err is exc:
-            raise
-        raise err from exc
-    if obs is not None:
-        elapsed = perf_counter() - start
-        obs.statement("copy", _copy_sql(name, columns, schema), (), elapsed, result=status)
-    return rowcount(status)
-
-
-def _copy_sql(name: str, columns: Sequence[str], schema: str | None) -> str:
-    """The COPY statement asyncpg sends, for the log (the data itself is never shown)."""
-    target = quote(name) if schema is None else f"{quote(schema)}.{quote(name)}"
-    return f"COPY {target} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT binary)"
-
-
-@contextmanager
-def blame(
-    table: Table[Any], entities: object, positions: tuple[int, ...], required: tuple[int, ...]
-) -> Iterator[None]:
-    """Around a load of `entities` that `records` only screened: if it fails, the
-    full check's error for the entity to blame, if there is one (else the load's)."""
-    try:
-        yield
-    except Exception:
-        if screens(entities):
-            recheck(table, cast("Sequence[Any]", entities), positions, required)
-        raise
 
 
 class PgTableOps(Generic[T]):
@@ -165,8 +104,13 @@ class PgTableOps(Generic[T]):
         values = table.values(entity)
         positions = upsert_positions(table, values, on)
         chosen = update_fields(table, positions, on, update)
-        sql = self._st.upsert(positions, on, chosen)
+        sql = self._st.upsert_one(positions, on, chosen)
         row = await self._runner.fetchrow(sql, [values[i] for i in positions])
+        if row is None:
+            # The row left unchanged was committed by another transaction
+            # after this statement's snapshot was taken: a new statement sees it.
+            at = [values[table.field_names.index(f)] for f in on]
+            row = await self._runner.fetchrow(self._st.by_values(on), at)
         if row is None:
             msg = f"upsert into {table.name} returned no row"
             raise DatabaseError(msg)
@@ -236,7 +180,11 @@ class PgTableOps(Generic[T]):
                     return await copy(
                         conn, table, table.name, columns, rows, schema=table.schema, obs=obs
                     )
-        if isinstance(entities, Sequence) and len(entities) <= UNNEST_MAX:
+        if (
+            isinstance(entities, Sequence)
+            and len(entities) <= UNNEST_MAX
+            and self._st.can_unnest(positions)
+        ):
             # Measured (bench notes in docs/bulk.md): one INSERT ... unnest()
             # round trip beats the five of a staging table for small lists.
             checked = list(cast("Iterator[tuple[Any, ...]]", rows))
@@ -257,6 +205,7 @@ class PgTableOps(Generic[T]):
                     numbered(rows),
                     schema=None,
                     obs=obs,
+                    checked=rows,
                 )
                 insert = self._st.bulk_insert(positions, quote(staging))
                 stored = await call(conn, "fetch", insert, (), obs)
@@ -276,19 +225,33 @@ class PgTableOps(Generic[T]):
         rows = records(table, entities, positions, required)
         obs = self._runner.obs
         staging = self._st.staging_name
-        ret = None if returning else "(xmax = 0) AS inserted"
-        sql = self._st.upsert(positions, on, chosen, source=quote(staging), returning=ret)
+        if returning:
+            sql = self._st.upsert_all(positions, on, chosen, quote(staging))
+        else:
+            sql = self._st.upsert(
+                positions, on, chosen, source=quote(staging), returning="(xmax = 0) AS inserted"
+            )
         async with self._runner.atomic() as conn:
             await call(conn, "execute", self._st.staging(positions), (), obs)
-            await copy(
-                conn, table, staging, ["_repo_ord", *columns], numbered(rows), schema=None, obs=obs
+            given = await copy(
+                conn,
+                table,
+                staging,
+                ["_repo_ord", *columns],
+                numbered(rows),
+                schema=None,
+                obs=obs,
+                checked=rows,
             )
             stored = await call(conn, "fetch", sql, (), obs)
             await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
         if returning:
             return table.from_records(stored)
+        # Rows left unchanged are not returned: the rest of those given.
         inserted = sum(1 for r in stored if r[0])
-        return UpsertResult(inserted=inserted, updated=len(stored) - inserted)
+        return UpsertResult(
+            inserted=inserted, updated=len(stored) - inserted, unchanged=given - len(stored)
+        )
 
     # -- streams ----------------------------------------------------------
 

@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from ._types import BUILTIN_KINDS
 from .errors import InvalidQuery
 
 if TYPE_CHECKING:
-    from ._mapping import Table
+    from ._mapping import ColumnSpec, Table
 
 __all__ = [
     "Condition",
@@ -161,14 +162,62 @@ class Order:
     descending: bool = False
 
 
+_ORDERING: Final = (Operator.LT, Operator.LE, Operator.GT, Operator.GE, Operator.BETWEEN)
+
+
+def _refuse_unsupported(
+    table: Table[Any], spec: ColumnSpec, operator: Operator, value: object
+) -> None:
+    """`InvalidQuery` for a comparison the column's type has no operator for.
+
+    json has no equality at all; json and jsonb no order the two backends
+    share; an array or JSON value in an IN list would be taken for a list of
+    values by the driver.
+    """
+    if value is None and operator in (Operator.EQ, Operator.NE):
+        return
+    name = spec.field
+    if spec.kind == "json" and not spec.array:
+        msg = (
+            f"{table.name}.{name} is json, which has no equality or order in PostgreSQL: "
+            f"only {name}=None and ne(None) filter it; use jsonb to compare values"
+        )
+        raise InvalidQuery(msg)
+    if spec.kind == "jsonb" and not spec.array and operator in _ORDERING:
+        msg = (
+            f"{operator.name.lower()} filter on {table.name}.{name}: jsonb values have no "
+            "order to compare by (only eq and ne): compare a field inside it in hand-written SQL"
+        )
+        raise InvalidQuery(msg)
+    if operator in (Operator.IN, Operator.NOT_IN) and (
+        spec.array or spec.kind in ("json", "jsonb")
+    ):
+        what = f"an array ({spec.sql_type})" if spec.array else spec.kind
+        msg = (
+            f"{operator.name.lower()} filter on {table.name}.{name}: it is {what}, whose "
+            "values cannot travel in an IN list: filter with eq() once per value"
+        )
+        raise InvalidQuery(msg)
+
+
+def _textual(spec: ColumnSpec) -> bool:
+    """Whether LIKE applies: a text column (or a str field of a type repo does not know)."""
+    if spec.array:
+        return False
+    if spec.kind in BUILTIN_KINDS:
+        return spec.kind == "text"
+    return spec.python_type is str
+
+
 def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Condition, ...]:
     """Validate ``**filters`` against `table` and return them as conditions."""
     conditions = []
     for name, raw in filters.items():
-        table.field(name)  # refuses unknown fields
+        spec = table.field(name)  # refuses unknown fields
         op = raw if isinstance(raw, Op) else Op(Operator.EQ, raw)
         value = op.value
         operator = op.operator
+        _refuse_unsupported(table, spec, operator, value)
         if operator in (Operator.IN, Operator.NOT_IN):
             if value is None or isinstance(value, str | bytes) or not isinstance(value, Iterable):
                 msg = (
@@ -199,7 +248,7 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
                     f"{operator.name.lower()} filter on {name!r} needs a str pattern, got {value!r}"
                 )
                 raise InvalidQuery(msg)
-            if table.field(name).python_type is not str:
+            if not _textual(spec):
                 msg = f"{operator.name.lower()} filter on {name!r}: only text fields match patterns"
                 raise InvalidQuery(msg)
         elif value is not None:
@@ -222,7 +271,13 @@ def parse_order(table: Table[Any], order_by: str | Sequence[str] | None) -> tupl
             raise InvalidQuery(msg)
         descending = key.startswith("-")
         name = key[1:] if descending else key
-        table.field(name, purpose="order_by")
+        spec = table.field(name, purpose="order_by")
+        if spec.kind in ("json", "jsonb") and not spec.array:
+            msg = (
+                f"order_by {name!r}: {table.name}.{name} is {spec.kind}, which has no order "
+                "to sort by: sort by another field"
+            )
+            raise InvalidQuery(msg)
         orders.append(Order(name, descending))
     return tuple(orders)
 

@@ -86,7 +86,8 @@ class Repository(Generic[T]):
         INSERT ... ON CONFLICT (`on`) DO UPDATE ... RETURNING. `on` is the key
         (default) or the fields of a declared unique constraint; `update` the
         fields to overwrite on conflict (default: every inserted field but
-        `on` and the key).
+        `on` and the key). A row that already holds those values is left
+        untouched (no write, no version bump), and returned as stored.
         """
         table = self.table
         return await self.ops.upsert(
@@ -123,9 +124,11 @@ class Repository(Generic[T]):
     ) -> UpsertResult | list[T]:
         """Upsert many entities: COPY into a temporary table, then one INSERT ... ON CONFLICT.
 
-        Returns how many rows were inserted and updated, or with
-        ``returning=True`` the stored entities. Two entities with the same
-        `on` values in one call are refused by the server.
+        Returns how many rows were inserted, updated and left unchanged (a
+        row that already held the values given is not written), or with
+        ``returning=True`` every entity given, as stored, in the order given.
+        Two entities with the same `on` values in one call are refused by the
+        server, unless both leave an existing row unchanged.
         """
         table = self.table
         return await self.ops.upsert_many(
@@ -181,26 +184,28 @@ class Repository(Generic[T]):
         return await self.ops.update(entity)
 
     async def delete(self, key: Any) -> None:
-        """Delete the row with `key`; `NotFound` if there is none."""
-        self._check_key(key)
-        await self.ops.delete(key)
+        """Delete the row with `key`; `NotFound` if there is none, `InvalidQuery` for a key
+        of the wrong type."""
+        await self.ops.delete(self.table.check_key(key, "delete()"))
 
     # -- reads ----------------------------------------------------------
 
     async def get(self, key: Any) -> T:
-        """The entity with `key`; `NotFound` if there is none."""
-        self._check_key(key)
-        return await self.ops.get(key)
+        """The entity with `key`; `NotFound` if there is none.
+
+        A key of the wrong type is refused with `InvalidQuery`; the str of a
+        UUID stands for the UUID.
+        """
+        return await self.ops.get(self.table.check_key(key, "get()"))
 
     async def get_many(self, keys: Iterable[Any]) -> list[T]:
         """The entities with `keys`, in the order given, in one round trip.
 
-        `NotFound` (listing them) if any key is absent.
+        `NotFound` (listing them) if any key is absent; `InvalidQuery` if a
+        key is of the wrong type.
         """
-        keys = list(keys)
-        for key in keys:
-            self._check_key(key)
-        return await self.ops.get_many(keys)
+        check = self.table.check_key
+        return await self.ops.get_many([check(key, "get_many()") for key in keys])
 
     async def find(
         self,
@@ -333,11 +338,6 @@ class Repository(Generic[T]):
     async def execute(self, sql: str, *args: Any) -> str:
         """Run `sql` for its effect; return the command status (e.g. ``"UPDATE 3"``)."""
         return await self._session.sql(_caller(self)).execute(sql, args)
-
-    def _check_key(self, key: Any) -> None:
-        if key is None:
-            msg = f"{self.table.name} keys are never None"
-            raise InvalidQuery(msg)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} on {self._session!r}>"

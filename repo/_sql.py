@@ -13,6 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from ._mapping import Table, quote
 from ._query import Condition, Operator, Order
+from ._upsert_sql import by_values_sql, column_list, upsert_all_sql, upsert_one_sql, upsert_sql
 
 __all__ = ["Statements", "arguments", "statements"]
 
@@ -250,43 +251,41 @@ class Statements(Generic[T]):
         source: str | None = None,
         returning: str | None = None,
     ) -> str:
-        """INSERT of the fields at `positions` ... ON CONFLICT (`on`) DO UPDATE SET `update`.
-
-        `source` is a table to INSERT ... SELECT from (ordered by its
-        ``_repo_ord``) instead of VALUES; `returning` overrides RETURNING.
-        """
+        """INSERT ... ON CONFLICT ... DO UPDATE of changed rows (see `upsert_sql`)."""
         shape = ("upsert", positions, on, update, source, returning)
+        sql: str = self._cached(
+            shape,
+            lambda: upsert_sql(
+                self.table, positions, on, update, source=source, returning=returning
+            ),
+        )
+        return sql
 
-        def build() -> str:
-            table = self.table
-            t = table.qualified_name
-            cols = self.columns(positions)
-            if source is None:
-                params = ", ".join(f"${n}" for n in range(1, len(positions) + 1))
-                body = f"VALUES ({params})"
-            else:
-                body = f"SELECT {cols} FROM {source} ORDER BY _repo_ord"
-            target = ", ".join(quote(table.column_of(f)) for f in on)
-            sets = [
-                f"{quote(table.column_of(f))} = EXCLUDED.{quote(table.column_of(f))}"
-                for f in update
-                if f != table.version
-            ]
-            if table.version is not None:
-                v = quote(table.column_of(table.version))
-                sets.append(f"{v} = {t}.{v} + 1")
-            if not sets:
-                # Nothing to change on conflict, but RETURNING still needs the
-                # row: a no-op assignment makes the conflicting row returned.
-                first = quote(table.column_of(on[0]))
-                sets.append(f"{first} = EXCLUDED.{first}")
-            ret = returning if returning is not None else table.select_list
-            return (
-                f"INSERT INTO {t} ({cols}) {body} "
-                f"ON CONFLICT ({target}) DO UPDATE SET {', '.join(sets)} RETURNING {ret}"
-            )
+    def upsert_one(
+        self, positions: tuple[int, ...], on: tuple[str, ...], update: tuple[str, ...]
+    ) -> str:
+        """An upsert of one row returning it, changed or not (see `upsert_one_sql`)."""
+        shape = ("upsert_one", positions, on, update)
+        sql: str = self._cached(shape, lambda: upsert_one_sql(self.table, positions, on, update))
+        return sql
 
-        sql: str = self._cached(shape, build)
+    def upsert_all(
+        self,
+        positions: tuple[int, ...],
+        on: tuple[str, ...],
+        update: tuple[str, ...],
+        source: str,
+    ) -> str:
+        """An upsert from `source` returning every row given (see `upsert_all_sql`)."""
+        shape = ("upsert_all", positions, on, update, source)
+        sql: str = self._cached(
+            shape, lambda: upsert_all_sql(self.table, positions, on, update, source)
+        )
+        return sql
+
+    def by_values(self, fields: tuple[str, ...]) -> str:
+        """SELECT of the row whose `fields` equal $1, $2, ..."""
+        sql: str = self._cached(("by_values", fields), lambda: by_values_sql(self.table, fields))
         return sql
 
     def bulk_insert(self, positions: tuple[int, ...], source: str) -> str:
@@ -302,6 +301,16 @@ class Statements(Generic[T]):
 
         sql: str = self._cached(("bulk", positions, source), build)
         return sql
+
+    def can_unnest(self, positions: tuple[int, ...]) -> bool:
+        """Whether `unnest_insert` can carry the columns at `positions`.
+
+        Not an array column (an array of arrays would be one flat array to
+        unnest), nor json or jsonb (a list value would be taken for an array
+        of values, not for one JSON array).
+        """
+        columns = [self.table.columns[i] for i in positions]
+        return not any(c.array or c.kind in ("json", "jsonb") for c in columns)
 
     def unnest_insert(self, positions: tuple[int, ...]) -> str:
         """INSERT ... SELECT FROM unnest($1::type[], ...) RETURNING: one array per column."""
@@ -339,7 +348,7 @@ class Statements(Generic[T]):
 
     def columns(self, positions: tuple[int, ...]) -> str:
         """The quoted column list of the fields at `positions`."""
-        return ", ".join(quote(self.table.columns[i].column) for i in positions)
+        return column_list(self.table, positions)
 
 
 def arguments(conditions: Sequence[Condition]) -> list[Any]:

@@ -337,8 +337,10 @@ def translate(
 
     Keyed by SQLSTATE (and, for integrity errors, the constraint name); the
     caller raises the result ``from exc``. `closed` says the connection the
-    error came from is closed, which turns a driver's interface error into
-    `ConnectionLost`.
+    error came from is closed, which turns a driver's interface or internal
+    error into `ConnectionLost`; raised on a connection still open, the
+    driver's internal error is a `DataError` (a codec, an encoding): the
+    session is fine, and is kept.
     """
     if isinstance(exc, RepoError):
         return exc
@@ -362,12 +364,22 @@ def translate(
         return err
     if isinstance(
         exc,
-        asyncpg.exceptions.ConnectionDoesNotExistError
-        | asyncpg.exceptions.InternalClientError
-        | ConnectionError
-        | OSError,
-    ) or (closed and isinstance(exc, asyncpg.InterfaceError | asyncio.TimeoutError)):
+        asyncpg.exceptions.ConnectionDoesNotExistError | ConnectionError | OSError,
+    ) or (
+        closed
+        and isinstance(
+            exc,
+            asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError | asyncio.TimeoutError,
+        )
+    ):
         return ConnectionLost(f"the connection to the server was lost: {exc}{where}")
     if isinstance(exc, asyncpg.exceptions.DataError):
         return DataError(f"{exc}{where}")
+    if isinstance(exc, asyncpg.exceptions.InternalClientError):
+        # Raised on the client with the connection still open, e.g. a codec
+        # COPY cannot use: the session is intact, the data is what failed.
+        return DataError(
+            f"the driver could not send the data: {exc}{where}; if a codec is named, "
+            "COPY needs it in the binary format (set_type_codec(..., format='binary'))"
+        )
     return exc

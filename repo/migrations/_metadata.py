@@ -89,6 +89,9 @@ def _normal(sql: str) -> str:
 
 def _builtin(sql: str) -> sa.types.TypeEngine[Any] | None:
     text = _normal(sql)
+    if text.endswith("[]"):
+        element = _builtin(text[:-2])
+        return None if element is None else postgresql.ARRAY(element)
     if text in _PLAIN:
         return _PLAIN[text]()
     if m := _NUMERIC.match(text):
@@ -113,11 +116,15 @@ def sql_type(spec: ColumnSpec, table: Table[Any]) -> sa.types.TypeEngine[Any]:
     found = _builtin(spec.sql_type)
     if found is not None:
         return found
-    cls = enum_class(spec.python_type)
+    cls = enum_class(spec.element_type)
     if cls is not None:
         labels = [str(member.value) for member in cls]
-        return postgresql.ENUM(*labels, name=spec.sql_type, schema=table.schema)
-    known = ", ".join(sorted({*_PLAIN, "numeric(p,s)", "varchar(n)", "timestamptz", "time"}))
+        name = spec.sql_type.removesuffix("[]")
+        enum = postgresql.ENUM(*labels, name=name, schema=table.schema)
+        return postgresql.ARRAY(enum) if spec.array else enum
+    known = ", ".join(
+        sorted({*_PLAIN, "numeric(p,s)", "varchar(n)", "timestamptz", "time", "<any of these>[]"})
+    )
     msg = (
         f"{table.name}.{spec.column}: the SQL type {spec.sql_type!r} has no migration mapping; "
         f"use one of {known}, or a StrEnum field for an enum type"

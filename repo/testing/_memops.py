@@ -22,7 +22,7 @@ from repo.errors import DataError, NotSupportedInMemory
 from ._check import Uniques, check_foreign_keys, check_not_null, delete_row
 from ._eval import after, matcher, sorter
 from ._store import Row, Transaction
-from ._values import check_conditions, check_row, check_value
+from ._values import coerce_conditions, coerce_row, coerce_value, same
 
 if TYPE_CHECKING:
     from ._memory import MemorySession
@@ -35,9 +35,21 @@ _MUTABLE = (dict, list, set, bytearray)
 _NOW = frozenset({"now()", "current_timestamp", "transaction_timestamp()"})
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of a stored value: after coercion only lists and dicts are mutable
+    (arrays and JSON), and their leaves are not. Much faster than `copy.deepcopy`."""
+    if type(value) is list:
+        return [_copy(v) for v in value]
+    if type(value) is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, _MUTABLE):
+        return copy.deepcopy(value)
+    return value
+
+
 def _frozen(row: Row) -> Row:
     """`row` with no object shared with the caller (entities are values, never aliases)."""
-    return copy.deepcopy(row) if any(isinstance(v, _MUTABLE) for v in row) else row
+    return tuple(_copy(v) for v in row) if any(isinstance(v, _MUTABLE) for v in row) else row
 
 
 class MemoryTableOps(Generic[T]):
@@ -101,8 +113,7 @@ class MemoryTableOps(Generic[T]):
     # -- one row ----------------------------------------------------------
 
     async def add(self, entity: T) -> T:
-        values = self._table.values(entity)
-        check_row(self._table, values)
+        values = coerce_row(self._table, self._table.values(entity))
         async with self._session.statement(write=True) as txn:
             row = self._fill(txn, values)
             self._insert(txn, Uniques(txn, self._table), row)
@@ -110,7 +121,7 @@ class MemoryTableOps(Generic[T]):
         return self._make(row)
 
     async def get(self, key: Any) -> T:
-        check_value(self._table, self._table.key, key)
+        key = coerce_value(self._table, self._table.key, key)
         async with self._session.statement(write=False) as txn:
             row = txn.get(self._name, key)
         if row is None:
@@ -120,8 +131,7 @@ class MemoryTableOps(Generic[T]):
     async def get_many(self, keys: Sequence[Any]) -> list[T]:
         if not keys:
             return []
-        for key in keys:
-            check_value(self._table, self._table.key, key)
+        keys = [coerce_value(self._table, self._table.key, key) for key in keys]
         async with self._session.statement(write=False) as txn:
             found = {k: txn.get(self._name, k) for k in keys}
         missing = [k for k in keys if found[k] is None]
@@ -131,9 +141,8 @@ class MemoryTableOps(Generic[T]):
 
     async def update(self, entity: T) -> T:
         table = self._table
-        key = table.key_of(entity)
-        values = list(table.values(entity))
-        check_row(table, values)
+        values = coerce_row(table, table.values(entity))
+        key = values[table.key_position]
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
@@ -152,7 +161,7 @@ class MemoryTableOps(Generic[T]):
         return self._make(new)
 
     async def delete(self, key: Any) -> None:
-        check_value(self._table, self._table.key, key)
+        key = coerce_value(self._table, self._table.key, key)
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
@@ -161,13 +170,13 @@ class MemoryTableOps(Generic[T]):
 
     async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
         table = self._table
-        values = table.values(entity)
-        check_row(table, values)
+        values = tuple(coerce_row(table, table.values(entity)))
         positions = upsert_positions(table, values, on)
         chosen = update_fields(table, positions, on, update)
         async with self._session.statement(write=True) as txn:
             uniques = Uniques(txn, table)
-            row, _ = self._upsert_one(txn, uniques, self._fill(txn, values), on, chosen)
+            at = self._positions(chosen)
+            row, _ = self._upsert_one(txn, uniques, self._fill(txn, values), on, at)
             check_foreign_keys(txn, table, row)
         return self._make(row)
 
@@ -177,11 +186,17 @@ class MemoryTableOps(Generic[T]):
         uniques: Uniques,
         proposed: Row,
         on: tuple[str, ...],
-        chosen: tuple[str, ...],
+        chosen: tuple[int, ...],
         *,
         affected: set[Any] | None = None,
-    ) -> tuple[Row, bool]:
-        """INSERT `proposed` ... ON CONFLICT (`on`) DO UPDATE SET `chosen`: (row, inserted)."""
+    ) -> tuple[Row, str]:
+        """INSERT `proposed` ... ON CONFLICT (`on`) DO UPDATE SET (the columns at) `chosen`
+        WHERE changed.
+
+        Returns the stored row and what happened to it: "inserted", "updated"
+        or "unchanged" (the row already held the `chosen` values: not
+        written, its version not bumped).
+        """
         table = self._table
         check_not_null(table, proposed)
         wanted = {table.field_names.index(f) for f in on}
@@ -189,31 +204,40 @@ class MemoryTableOps(Generic[T]):
         holder = uniques.holder(positions, tuple(proposed[i] for i in positions))
         if holder is None:
             self._insert(txn, uniques, proposed)
-            key = proposed[table.key_position]
-        else:
-            key = holder
-            if affected is not None and key in affected:
-                msg = (
-                    "ON CONFLICT DO UPDATE command cannot affect row a second time "
-                    f"(hint: two {table.name} rows in one upsert_many share {on!r})"
-                )
-                err = DataError(msg)
-                err.sqlstate = "21000"
-                raise err
-            old = txn.get(self._name, key) or ()
-            new = list(old)
-            for f in chosen:
-                i = table.field_names.index(f)
-                if f != table.version:
-                    new[i] = proposed[i]
-            if table.version is not None:
-                at = table.field_names.index(table.version)
-                new[at] = old[at] + 1
-            self._replace(txn, uniques, old, tuple(new))
-            proposed = tuple(new)
+            if affected is not None:
+                affected.add(proposed[table.key_position])
+            return proposed, "inserted"
+        key = holder
+        if affected is not None and key in affected:
+            # As PostgreSQL: a row this statement inserted or updated cannot
+            # be updated by it again (one only locked, left unchanged, can).
+            msg = (
+                "ON CONFLICT DO UPDATE command cannot affect row a second time "
+                f"(hint: two {table.name} rows in one upsert_many share {on!r})"
+            )
+            err = DataError(msg)
+            err.sqlstate = "21000"
+            raise err
+        old = txn.get(self._name, key) or ()
+        columns = table.columns
+        changed = [i for i in chosen if not same(columns[i], old[i], proposed[i])]
+        if not changed:
+            return old, "unchanged"
+        new = list(old)
+        for i in changed:
+            new[i] = proposed[i]
+        if table.version is not None:
+            at = table.field_names.index(table.version)
+            new[at] = old[at] + 1
+        self._replace(txn, uniques, old, tuple(new))
         if affected is not None:
             affected.add(key)
-        return proposed, holder is None
+        return tuple(new), "updated"
+
+    def _positions(self, chosen: tuple[str, ...]) -> tuple[int, ...]:
+        """The positions of the fields an upsert overwrites (the version is bumped apart)."""
+        table = self._table
+        return tuple(table.field_names.index(f) for f in chosen if f != table.version)
 
     # -- many rows --------------------------------------------------------
 
@@ -224,7 +248,7 @@ class MemoryTableOps(Generic[T]):
         limit: int | None,
         offset: int | None,
     ) -> list[T]:
-        check_conditions(self._table, conditions)
+        conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             rows = sorter(self._table, orders)(self._select(txn, conditions))
         start = offset or 0
@@ -232,7 +256,7 @@ class MemoryTableOps(Generic[T]):
         return [self._make(r) for r in rows[start:end]]
 
     async def count(self, conditions: Sequence[Condition]) -> int:
-        check_conditions(self._table, conditions)
+        conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             return len(self._select(txn, conditions))
 
@@ -240,7 +264,7 @@ class MemoryTableOps(Generic[T]):
         return await self.count(conditions) > 0
 
     async def delete_where(self, conditions: Sequence[Condition]) -> int:
-        check_conditions(self._table, conditions)
+        conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=True) as txn:
             rows = self._select(txn, conditions)
             at = self._table.key_position
@@ -251,10 +275,8 @@ class MemoryTableOps(Generic[T]):
 
     async def update_where(self, values: dict[str, Any], conditions: Sequence[Condition]) -> int:
         table = self._table
-        for field, value in values.items():
-            check_value(table, field, value)
-        check_conditions(table, conditions)
-        sets = [(table.field_names.index(f), v) for f, v in values.items()]
+        conditions = coerce_conditions(table, conditions)
+        sets = [(table.field_names.index(f), coerce_value(table, f, v)) for f, v in values.items()]
         if table.version is not None and table.version not in values:
             bump = table.field_names.index(table.version)
         else:
@@ -283,7 +305,7 @@ class MemoryTableOps(Generic[T]):
         after_values: tuple[Any, ...] | None,
         limit: int,
     ) -> tuple[list[T], bool]:
-        check_conditions(self._table, conditions)
+        conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             rows = self._select(txn, conditions)
         if after_values is not None:
@@ -307,8 +329,7 @@ class MemoryTableOps(Generic[T]):
                 values: list[Any] = [None] * len(table.columns)
                 for i, v in zip(positions, given, strict=True):
                     values[i] = v
-                check_row(table, values)
-                row = self._fill(txn, values)
+                row = self._fill(txn, coerce_row(table, values))
                 self._insert(txn, uniques, row)
                 stored.append(row)
             for row in stored:
@@ -328,7 +349,8 @@ class MemoryTableOps(Generic[T]):
         positions, chosen, required = upsert_many_plan(table, on, update)
         rows = records(table, entities, positions, required)
         stored: list[Row] = []
-        inserted = 0
+        counts = dict.fromkeys(("inserted", "updated", "unchanged"), 0)
+        at = self._positions(chosen)
         async with self._session.statement(write=True) as txn:
             uniques = Uniques(txn, table)
             affected: set[Any] = set()
@@ -336,16 +358,15 @@ class MemoryTableOps(Generic[T]):
                 values: list[Any] = [None] * len(table.columns)
                 for i, v in zip(positions, given, strict=True):
                     values[i] = v
-                check_row(table, values)
-                proposed = self._fill(txn, values)
-                row, new = self._upsert_one(txn, uniques, proposed, on, chosen, affected=affected)
+                proposed = self._fill(txn, coerce_row(table, values))
+                row, what = self._upsert_one(txn, uniques, proposed, on, at, affected=affected)
                 stored.append(row)
-                inserted += new
+                counts[what] += 1
             for row in stored:
                 check_foreign_keys(txn, table, row)
         if returning:
             return [self._make(r) for r in stored]
-        return UpsertResult(inserted=inserted, updated=len(stored) - inserted)
+        return UpsertResult(**counts)
 
     # -- streams ----------------------------------------------------------
 
@@ -364,7 +385,7 @@ class MemoryTableOps(Generic[T]):
         return open_cursor(lambda: self._rows(conditions, orders))
 
     async def _rows(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> list[T]:
-        check_conditions(self._table, conditions)
+        conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
             rows = sorter(self._table, orders)(self._select(txn, conditions))
         return [self._make(r) for r in rows]

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
 import asyncpg
 
+from repo._codecs import prepare_connection
 from repo._outcome import Failures, aborted_at_commit
 from repo._pg import Conn, Lent, PgRunner, Reading, call
 from repo._repository import Repository
@@ -225,10 +226,20 @@ class RollbackDatabase:
 
 
 @asynccontextmanager
-async def rollback_database(dsn: str) -> AsyncIterator[RollbackDatabase]:
-    """``async with``: a `RollbackDatabase` on `dsn`; everything it did is rolled back at exit."""
+async def rollback_database(
+    dsn: str,
+    *,
+    init: Callable[[asyncpg.Connection], Awaitable[None]] | None = None,
+    json_codecs: bool = True,
+) -> AsyncIterator[RollbackDatabase]:
+    """``async with``: a `RollbackDatabase` on `dsn`; everything it did is rolled back at exit.
+
+    Its connection is set up as `Database.connect()` sets up its own: json
+    and jsonb as Python objects (unless ``json_codecs=False``), then `init`.
+    """
     conn = await asyncpg.connect(dsn)
     try:
+        await prepare_connection(conn, json=json_codecs, init=init)
         await call(conn, "execute", "BEGIN", ())
         yield RollbackDatabase(conn)
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from repo import (
@@ -202,7 +203,8 @@ async def test_upsert_many_counts_inserts_and_updates(db: AnyDatabase) -> None:
 
 
 async def test_upsert_many_on_a_composite_unique_key(db: AnyDatabase) -> None:
-    """Skus upserted on (product, size, colour): existing ones updated, new ones inserted."""
+    """Skus upserted on (product, size, colour): new ones inserted, existing ones that
+    already hold the values given left unchanged."""
     async with CatalogUnitOfWork(db) as uow:
         counts = await load_catalog(uow, brands=1, products=2, skus=8)
     skus = db.repository(SkuRepository)
@@ -215,7 +217,7 @@ async def test_upsert_many_on_a_composite_unique_key(db: AnyDatabase) -> None:
         on=("product_id", "product_size_id", "product_color_id"),
     )
     assert result.total == counts.sizes * counts.colors
-    assert result.updated == 4
+    assert (result.updated, result.unchanged) == (0, 4)
 
 
 async def test_upsert_many_with_a_repeated_target_is_refused(db: AnyDatabase) -> None:
@@ -254,3 +256,33 @@ async def test_set_based_writes_refuse_bad_input(db: AnyDatabase) -> None:
         await brands.update_where({"brand_id": 5}, brand_id=1)
     with pytest.raises(InvalidQuery, match="mapping"):
         await brands.update_where({}, brand_id=1)
+
+
+async def test_upserts_leave_unchanged_rows_and_their_version_alone(db: AnyDatabase) -> None:
+    """Re-upserting skus as stored counts them unchanged and bumps no version; a changed
+    one is updated and bumped (once); returning gives back every sku, in the order given."""
+    async with CatalogUnitOfWork(db) as uow:
+        await load_catalog(uow, brands=1, products=1, skus=3)
+    skus = db.repository(SkuRepository)
+    stored = await skus.find(order_by="sku_id")
+    assert await skus.upsert_many(stored) == UpsertResult(inserted=0, updated=0, unchanged=3)
+    assert await skus.upsert(stored[0]) == stored[0]
+    assert await skus.find(order_by="sku_id") == stored
+    changed = [stored[2], attrs.evolve(stored[1], stock=9), stored[0]]
+    returned = await skus.upsert_many(changed, returning=True)
+    bumped = attrs.evolve(stored[1], stock=9, version=stored[1].version + 1)
+    assert returned == [stored[2], bumped, stored[0]]
+    assert await skus.upsert_many(changed) == UpsertResult(inserted=0, updated=0, unchanged=3)
+
+
+async def test_an_unchanged_row_given_twice_is_no_conflict(db: AnyDatabase) -> None:
+    """An existing row given twice unchanged is left alone twice; a row given twice that
+    this statement inserts or changes is refused, as the server does."""
+    brands = db.repository(BrandRepository)
+    acme = await brands.add(Brand("acme", 1))
+    assert await brands.upsert_many([acme, acme]) == UpsertResult(0, 0, 2)
+    with pytest.raises(DataError, match="second time"):
+        await brands.upsert_many([Brand("renamed", 1), Brand("renamed", 1)])
+    with pytest.raises(DataError, match="second time"):
+        await brands.upsert_many([Brand("new", 2), Brand("new", 2)])
+    assert await brands.find() == [acme]

@@ -15,6 +15,7 @@ import pytest
 from repo import (
     DataError,
     ForeignKeyViolation,
+    InvalidQuery,
     NotNullViolation,
     UniqueViolation,
     UpsertResult,
@@ -113,7 +114,7 @@ async def test_explicit_keys_do_not_advance_the_sequence(db: AnyDatabase) -> Non
 
 
 async def test_failed_inserts_use_up_keys(db: AnyDatabase) -> None:
-    """A key taken by a failed insert, or by an upsert that updated, is not reused."""
+    """A key taken by a failed insert, or by an upsert that met its row, is not reused."""
     brands = db.repository(BrandRepository)
     await brands.add(Brand("acme"))
     with pytest.raises(UniqueViolation):
@@ -121,7 +122,7 @@ async def test_failed_inserts_use_up_keys(db: AnyDatabase) -> None:
     assert Brand("acme", 1) == await brands.upsert(Brand("acme"), on="brand_name")
     assert Brand("next", 4) == await brands.add(Brand("next"))
     result = await brands.upsert_many([Brand("acme"), Brand("new")], on="brand_name")
-    assert UpsertResult(inserted=1, updated=1) == result
+    assert UpsertResult(inserted=1, updated=0, unchanged=1) == result
     assert Brand("new", 6) == await brands.find_one(brand_name="new")
 
 
@@ -181,21 +182,24 @@ async def test_created_at_is_the_transaction_start(db: AnyDatabase) -> None:
 
 
 async def test_values_of_the_wrong_type_are_a_data_error(db: AnyDatabase) -> None:
-    """A value the column's type cannot take is a DataError; the unit stays usable."""
+    """A value the column's type cannot take is a DataError (a key InvalidQuery); the unit
+    stays usable."""
     async with CatalogUnitOfWork(db) as uow:
         acme = await uow.brands.add(Brand("acme"))
         with pytest.raises(DataError):
             await uow.brands.add(Brand(123))  # type: ignore[arg-type]
         with pytest.raises(DataError):
             await uow.brands.find(brand_id=gt("x"))
-        with pytest.raises(DataError):
+        with pytest.raises(InvalidQuery, match=r"brand\.brand_id is the key"):
             await uow.brands.get("x")
+        with pytest.raises(InvalidQuery, match="an int"):
+            await uow.brands.get(True)
         with pytest.raises(DataError):
             await uow.brands.count(brand_id=in_(["1"]))
         with pytest.raises(DataError):
             await uow.brands.update_where({"brand_name": 5}, brand_id=acme.brand_id)
         product = await uow.products.add(Product("anvil", acme.brand_id or 0, price=2))  # type: ignore[arg-type]
-        assert await uow.brands.get(True) == acme
+        assert await uow.brands.get(acme.brand_id) == acme
     assert product.product_name == "anvil"
     assert await db.repository(BrandRepository).count() == 1
 

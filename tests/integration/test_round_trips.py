@@ -103,7 +103,7 @@ async def test_a_read_only_unit_is_begin_select_commit(tap: Wiretap, tapped: Dat
         ("count", ['SELECT count(*) FROM "brand"']),
         ("exists", ["SELECT EXISTS"]),
         ("update", ['UPDATE "brand"']),
-        ("upsert", ['INSERT INTO "brand"']),
+        ("upsert", ['WITH written AS (INSERT INTO "brand"']),
         ("delete", ['DELETE FROM "brand"']),
         ("add_many", ["BEGIN", 'COPY "brand"', "COMMIT"]),
     ],

@@ -11,8 +11,8 @@ from typing import Any
 import attrs
 import pytest
 
-from repo import Column, ForeignKey, InvalidQuery, Table
-from repo._types import enum_type_name
+from repo import Column, DataError, ForeignKey, InvalidQuery, Table
+from repo._types import enum_type_name, kind_of
 from repo.catalog import BRANDS, PRODUCTS, SKUS, Brand
 from repo.errors import CONSTRAINTS
 
@@ -104,10 +104,21 @@ def test_constraints_follow_the_naming_convention() -> None:
         ({"key": "brand_id", "unique": ["ghost"]}, "ghost"),
         ({"key": "brand_id", "version": "brand_name"}, "version"),
         ({"key": "brand_id", "columns": {"brand_name": Column(name='x"; DROP')}}, "identifier"),
+        (
+            {"key": "brand_id", "columns": {"brand_name": Column(name="brand_id")}},
+            "'brand_name' and 'brand_id' both map to the column 'brand_id'",
+        ),
+        (
+            {"key": "brand_id", "columns": {"brand_id": Column(name="brand_name")}},
+            "both map to the column 'brand_name'",
+        ),
+        ({"key": "brand_id", "unique": [()]}, "at least one field"),
+        ({"key": "brand_id", "unique": [("brand_name", "brand_name")]}, "names a field twice"),
     ],
 )
 def test_bad_mappings_are_refused(kwargs: dict[str, Any], message: str) -> None:
-    """A mapping naming unknown fields or unsafe identifiers raises InvalidQuery."""
+    """A mapping naming unknown fields or unsafe identifiers, storing two fields in one
+    column, or with an empty or repeating unique constraint raises InvalidQuery."""
     with pytest.raises(InvalidQuery, match=message):
         Table("brand", Brand, **kwargs)
 
@@ -241,3 +252,94 @@ def test_enum_without_str_members_is_refused() -> None:
     """A plain Enum cannot travel as a PostgreSQL enum label: the mapping says to use StrEnum."""
     with pytest.raises(InvalidQuery, match="StrEnum"):
         Table("gauge", Gauge, key="gauge_id")
+
+
+@attrs.frozen
+class Stamped:
+    at: dt.datetime
+    tags: list[str]
+    counts: list[int | None]
+    shades: list[Mood]
+    doc: list[dict[str, Any]]
+    anything: list[Any]
+    loose: list  # type: ignore[type-arg]
+    nested: list[list[int]]
+    stamped_id: int | None = None
+
+
+def test_lists_of_scalars_are_arrays_and_other_lists_are_jsonb() -> None:
+    """list[str] is text[], list[int] bigint[], a list of a StrEnum its type's array; bare
+    lists and lists of dicts, of Any or of lists are jsonb."""
+    t = Table("stamped", Stamped, key="stamped_id")
+    kinds = {c.field: (c.sql_type, c.kind, c.array, c.element_nullable) for c in t.columns}
+    assert kinds == {
+        "at": ("timestamp with time zone", "timestamptz", False, False),
+        "tags": ("text[]", "text", True, False),
+        "counts": ("bigint[]", "int8", True, True),
+        "shades": ("mood[]", "mood", True, False),
+        "doc": ("jsonb", "jsonb", False, False),
+        "anything": ("jsonb", "jsonb", False, False),
+        "loose": ("jsonb", "jsonb", False, False),
+        "nested": ("jsonb", "jsonb", False, False),
+        "stamped_id": ("bigint", "int8", False, False),
+    }
+    record: tuple[Any, ...] = (dt.datetime.now(dt.UTC), [], [1, None], ["calm"], [], [], [], [], 1)
+    assert t.from_record(record).shades == [Mood.CALM]
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "timestamptz",
+        "timestamptz(3)",
+        "TIMESTAMPTZ (6)",
+        "timestamp with time zone",
+        "timestamp(3) with time zone",
+        "TIMESTAMP  WITH  TIME ZONE",
+        "timestamp (0) with time zone",
+    ],
+)
+def test_every_spelling_of_timestamptz_refuses_naive_datetimes(sql: str) -> None:
+    """A declared timestamptz, however spelled, takes aware datetimes only."""
+    t = Table("stamped", Stamped, key="stamped_id", columns={"at": Column(type=sql)})
+    assert t.field("at").kind == "timestamptz"
+    good = Stamped(dt.datetime(2026, 1, 1, tzinfo=dt.UTC), [], [], [], [], [], [], [])
+    t.check_entity(good)
+    with pytest.raises(DataError, match="naive"):
+        t.check_entity(attrs.evolve(good, at=dt.datetime(2026, 1, 1)))
+
+
+@pytest.mark.parametrize("sql", ["timestamp", "timestamp(3)", "timestamp without time zone"])
+def test_a_declared_timestamp_refuses_aware_datetimes(sql: str) -> None:
+    """A timestamp without time zone takes naive datetimes only: an aware one's zone would
+    be dropped without a word."""
+    t = Table("stamped", Stamped, key="stamped_id", columns={"at": Column(type=sql)})
+    assert t.field("at").kind == "timestamp"
+    good = Stamped(dt.datetime(2026, 1, 1), [], [], [], [], [], [], [])
+    t.check_entity(good)
+    with pytest.raises(DataError, match="aware"):
+        t.check_entity(attrs.evolve(good, at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC)))
+
+
+@pytest.mark.parametrize(
+    ("sql", "kind"),
+    [
+        ("integer", ("int4", False)),
+        ("INT4", ("int4", False)),
+        ("smallint", ("int2", False)),
+        ("bigserial", ("int8", False)),
+        ("numeric(12, 2)", ("numeric", False)),
+        ("decimal", ("numeric", False)),
+        ("double precision", ("float8", False)),
+        ("real", ("float4", False)),
+        ("character varying(20)", ("text", False)),
+        ("text[]", ("text", True)),
+        ("integer ARRAY", ("int4", True)),
+        ("numeric(5,2)[][]", ("numeric", True)),
+        ("public.order_status", ("order_status", False)),
+        ("time(3) without time zone", ("time", False)),
+    ],
+)
+def test_sql_types_are_read_however_spelled(sql: str, kind: tuple[str, bool]) -> None:
+    """kind_of gives one canonical name per type, and whether it is an array of it."""
+    assert kind_of(sql) == kind

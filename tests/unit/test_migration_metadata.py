@@ -106,6 +106,13 @@ def test_column_types_are_postgres_native() -> None:
         ("real", "REAL"),
         ("bytea", "BYTEA"),
         ("varchar(20)", "VARCHAR(20)"),
+        ("text[]", "TEXT[]"),
+        ("bigint[]", "BIGINT[]"),
+        ("integer []", "INTEGER[]"),
+        ("numeric(5,2)[]", "NUMERIC(5, 2)[]"),
+        ("timestamptz[]", "TIMESTAMP WITH TIME ZONE[]"),
+        ("uuid[]", "UUID[]"),
+        ("jsonb[]", "JSONB[]"),
     ],
 )
 def test_sql_type_spellings(sql: str, expected: str) -> None:
@@ -218,3 +225,29 @@ def test_the_runtime_never_imports_sqlalchemy_or_alembic() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+@attrs.frozen
+class Listed:
+    tags: list[str]
+    counts: list[int]
+    shades: list[Shade] | None
+    doc: list[dict[str, Any]]
+    listed_id: int | None = None
+
+
+def test_inferred_arrays_and_enum_arrays_migrate() -> None:
+    """``list[str]`` is text[], ``list[int]`` bigint[], a list of a StrEnum an array of its
+    type, a list of dicts jsonb."""
+    meta = metadata([Table("listed", Listed, key="listed_id")])
+    columns = meta.tables["listed"].c
+    compiled = {
+        name: columns[name].type.compile(dialect=postgresql.dialect())  # type: ignore[no-untyped-call]
+        for name in ("tags", "counts", "shades", "doc")
+    }
+    assert compiled == {
+        "tags": "TEXT[]",
+        "counts": "BIGINT[]",
+        "shades": "shade[]",
+        "doc": "JSONB",
+    }
