@@ -38,7 +38,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from repo import Database, StatementEvent
-from repo._dsn import resolve_dsn
+from repo._postgres.dsn import resolve_dsn
 
 from ._model import BenchProductRepository, BenchUnit
 from .run import seed

@@ -45,7 +45,7 @@ from typing import Any, TypeVar
 import asyncpg
 from rich.console import Console
 
-from repo._dsn import mask_dsn, resolve_dsn, with_database
+from repo._postgres.dsn import mask_dsn, resolve_dsn, with_database
 
 from ._base import POOL
 from ._model import DDL, INSERT_COLUMNS, seed_rows

@@ -7,10 +7,13 @@ connections, a `UnitOfWork` owning a transaction and its savepoints.
 from importlib.metadata import PackageNotFoundError, version
 
 from ._bulk import UpsertResult
-from ._database import Database
-from ._mapping import Column, ForeignKey, Table
+from ._columns import Column, ForeignKey
+from ._contract import DatabaseLike
+from ._mapping import Table
 from ._observe import PoolEvent, StatementEvent
+from ._options import Isolation, PoolOptions, TransactionOptions
 from ._paging import Page
+from ._postgres import Database
 from ._query import Op, between, eq, ge, gt, ilike, in_, le, like, lt, ne, not_in
 from ._repository import Repository
 from ._retry import Backoff, run_in_unit
@@ -58,12 +61,14 @@ __all__ = [
     "DataError",
     "Database",
     "DatabaseError",
+    "DatabaseLike",
     "DeadlockDetected",
     "ForeignKey",
     "ForeignKeyViolation",
     "IntegrityError",
     "InvalidQuery",
     "InvalidState",
+    "Isolation",
     "LockNotAvailable",
     "NotFound",
     "NotNullViolation",
@@ -72,6 +77,7 @@ __all__ = [
     "OutcomeUnknown",
     "Page",
     "PoolEvent",
+    "PoolOptions",
     "PoolTimeout",
     "QueryCanceled",
     "ReadOnlyViolation",
@@ -85,6 +91,7 @@ __all__ = [
     "Stream",
     "Table",
     "TransactionAborted",
+    "TransactionOptions",
     "UniqueViolation",
     "UnitOfWork",
     "UnitState",

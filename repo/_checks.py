@@ -23,7 +23,7 @@ from ._types import enum_class
 from .errors import DataError, InvalidQuery, NotNullViolation
 
 if TYPE_CHECKING:
-    from ._mapping import ColumnSpec
+    from ._columns import ColumnSpec
 
 __all__ = [
     "check_lines",

@@ -13,190 +13,32 @@ mapping.
 from __future__ import annotations
 
 import operator
-import re
 import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-import attrs
-
 from ._checks import compile_check, compile_key_check, compile_values_check
-from ._types import (
-    check_enum,
-    decoder,
-    element_of,
-    enum_class,
-    kind_of,
-    sql_type_of,
-    unwrap_optional,
+from ._columns import (
+    Column,
+    ColumnSpec,
+    ForeignKey,
+    ForeignKeySpec,
+    IndexSpec,
+    UniqueSpec,
+    check_identifier,
+    column_spec,
+    fields_of,
+    is_attrs_class,
+    one_field_per_column,
+    quote,
+    server_name,
 )
-from .errors import CONSTRAINTS, InvalidQuery, NotFound, StaleEntity
+from ._types import decoder, enum_class
+from .errors import InvalidQuery, NotFound, StaleEntity
 
 __all__ = ["Column", "ForeignKey", "Table", "quote"]
 
 T = TypeVar("T")
-
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,62}$")
-
-
-def is_attrs_class(cls: object) -> bool:
-    """Whether `cls` is an attrs class (without narrowing its static type)."""
-    return attrs.has(cls)  # type: ignore[arg-type]
-
-
-def fields_of(cls: Any) -> tuple[attrs.Attribute[Any], ...]:
-    """The attrs fields of `cls`, for any attrs class (typed loosely on purpose)."""
-    return tuple(attrs.fields(cls))
-
-
-def quote(name: str) -> str:
-    """Quote an identifier for SQL; names come only from mappings, never from callers."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _column_spec(
-    f: attrs.Attribute[Any], col: Column, hint: Any, where: str, *, key: str, generated: bool
-) -> ColumnSpec:
-    """The resolved mapping of the field `f` (annotated `hint`), with its `Column` overrides."""
-    tp, optional = unwrap_optional(hint)
-    sql_type = col.type or sql_type_of(tp, where)
-    kind, array = kind_of(sql_type)
-    element, element_nullable = (element_of(tp) or (Any, True)) if array else (tp, False)
-    if (found := enum_class(element)) is not None:
-        check_enum(found, where)
-    is_generated = col.generated or generated or (f.name == key and f.default is None and optional)
-    nullable = col.nullable
-    if nullable is None:
-        nullable = optional and not is_generated and f.name != key
-    return ColumnSpec(
-        field=f.name,
-        init_name=f.alias or f.name,
-        column=_check_identifier(col.name or f.name, "column name"),
-        sql_type=sql_type,
-        nullable=nullable,
-        generated=is_generated,
-        server_default=col.server_default,
-        python_type=tp,
-        kind=kind,
-        array=array,
-        element_type=element,
-        element_nullable=element_nullable,
-    )
-
-
-def _one_field_per_column(table: str, specs: Sequence[ColumnSpec]) -> None:
-    """Refuse two fields stored in one column: a row could not hold both."""
-    seen: dict[str, str] = {}
-    for spec in specs:
-        other = seen.setdefault(spec.column, spec.field)
-        if other != spec.field:
-            msg = (
-                f"Table {table!r}: the fields {other!r} and {spec.field!r} both map to the "
-                f"column {spec.column!r}: give each its own Column(name=...)"
-            )
-            raise InvalidQuery(msg)
-
-
-def _check_identifier(name: str, what: str) -> str:
-    if not isinstance(name, str) or not _IDENT.match(name):
-        msg = f"{what} {name!r} is not a plain SQL identifier (letters, digits, _; at most 63)"
-        raise InvalidQuery(msg)
-    return name
-
-
-@attrs.frozen
-class Column:
-    """How one field is stored, where the defaults do not fit.
-
-    - `name`: the column name (default: the field name).
-    - `type`: the SQL type (default: from the annotation: ``str`` → ``text``,
-      ``int`` → ``bigint``, ``Decimal`` → ``numeric``, ``datetime`` →
-      ``timestamptz``, ``UUID`` → ``uuid``, ``dict``/``list`` → ``jsonb``, ...).
-    - `nullable`: default: the annotation admits ``None`` and the column is
-      neither the key nor generated.
-    - `generated`: the database fills it when the entity holds ``None``
-      (identity, serial or a server default); `add` leaves it out and reads it
-      back from ``RETURNING``.
-    - `server_default`: the SQL default expression, for migrations.
-
-    A ``StrEnum`` field maps to a PostgreSQL enum type named after the class
-    in snake_case (``OrderStatus`` → ``order_status``); its members travel as
-    their values and come back as members.
-    """
-
-    name: str | None = None
-    type: str | None = None
-    nullable: bool | None = None
-    generated: bool = False
-    server_default: str | None = None
-
-
-@attrs.frozen
-class ForeignKey:
-    """A reference from a column to another table's key (or `column`)."""
-
-    table: Table[Any] | str
-    column: str | None = None
-    on_delete: str | None = None
-
-    @property
-    def target_table(self) -> str:
-        return self.table if isinstance(self.table, str) else self.table.name
-
-    @property
-    def target_column(self) -> str:
-        if self.column is not None:
-            return self.column
-        if isinstance(self.table, str):
-            msg = f"ForeignKey to {self.table!r} given by name needs column="
-            raise InvalidQuery(msg)
-        return self.table.column_of(self.table.key)
-
-
-@attrs.frozen
-class ColumnSpec:
-    """The resolved mapping of one field (built by `Table`, read by backends).
-
-    `kind` is the canonical name of the SQL type (``int8``, ``timestamptz``,
-    ``jsonb``, an enum type's name, ...; see `kind_of`) and `array` whether
-    the column is an array of it. `element_type` is the Python type of a
-    value (of each element, for an array; ``Any`` where the annotation does
-    not say) and `element_nullable` whether an array element may be None.
-    """
-
-    field: str
-    init_name: str
-    column: str
-    sql_type: str
-    nullable: bool
-    generated: bool
-    server_default: str | None
-    python_type: Any
-    kind: str = ""
-    array: bool = False
-    element_type: Any = None
-    element_nullable: bool = False
-
-
-@attrs.frozen
-class UniqueSpec:
-    name: str
-    fields: tuple[str, ...]
-
-
-@attrs.frozen
-class ForeignKeySpec:
-    name: str
-    field: str
-    target_table: str
-    target_column: str
-    on_delete: str | None
-
-
-@attrs.frozen
-class IndexSpec:
-    name: str
-    fields: tuple[str, ...]
 
 
 class Table(Generic[T]):
@@ -239,8 +81,8 @@ class Table(Generic[T]):
         if not is_attrs_class(entity):
             msg = f"Table({name!r}, ...) maps attrs classes; {entity!r} is not one"
             raise InvalidQuery(msg)
-        self.name = _check_identifier(name, "table name")
-        self.schema = _check_identifier(schema, "schema name") if schema else None
+        self.name = check_identifier(name, "table name")
+        self.schema = check_identifier(schema, "schema name") if schema else None
         fields = fields_of(entity)
         names = [f.name for f in fields]
         columns = dict(columns or {})
@@ -263,7 +105,7 @@ class Table(Generic[T]):
             raise InvalidQuery(msg) from exc
 
         specs = [
-            _column_spec(
+            column_spec(
                 f,
                 columns.get(f.name, Column()),
                 hints.get(f.name, Any),
@@ -273,7 +115,7 @@ class Table(Generic[T]):
             )
             for f in fields
         ]
-        _one_field_per_column(name, specs)
+        one_field_per_column(name, specs)
         self.columns: tuple[ColumnSpec, ...] = tuple(specs)
         self._by_field = {s.field: s for s in specs}
         self.field_names: tuple[str, ...] = tuple(names)
@@ -290,12 +132,21 @@ class Table(Generic[T]):
         self.foreign_keys: tuple[ForeignKeySpec, ...] = tuple(
             self._foreign_key(fname, target) for fname, target in (foreign_keys or {}).items()
         )
-        CONSTRAINTS[self.primary_key_name] = (name, (self.column_of(key),))
-        for u in self.unique:
-            CONSTRAINTS[u.name] = (name, tuple(self.column_of(f) for f in u.fields))
-        for fk in self.foreign_keys:
-            CONSTRAINTS[fk.name] = (name, (self.column_of(fk.field),))
         self.indexes: tuple[IndexSpec, ...] = tuple(self._index(i) for i in indexes)
+        # The tables whose foreign keys point here: a delete here may break
+        # one of their constraints, and errors name its columns.
+        self.referenced_by: list[Table[Any]] = []
+        self._constraints: dict[str, tuple[str, tuple[str, ...]]] = {
+            server_name(self.primary_key_name): (name, (self.column_of(key),))
+        }
+        for u in self.unique:
+            columns_of = tuple(self.column_of(f) for f in u.fields)
+            self._constraints[server_name(u.name)] = (name, columns_of)
+        for fk, target in zip(self.foreign_keys, (foreign_keys or {}).values(), strict=True):
+            self._constraints[server_name(fk.name)] = (name, (self.column_of(fk.field),))
+            parent = target.table if isinstance(target, ForeignKey) else target
+            if isinstance(parent, Table) and self not in parent.referenced_by:
+                parent.referenced_by.append(self)
 
         self._compile()
 
@@ -404,6 +255,22 @@ class Table(Generic[T]):
                 f"known fields: {known}"
             )
             raise InvalidQuery(msg) from None
+
+    def constraint(self, name: str) -> tuple[str, tuple[str, ...]] | None:
+        """The table and columns of the constraint `name` (as the server names it), or None.
+
+        Looked up among this table's constraints, then those of the tables
+        that reference it (a delete here can break theirs): where an error on
+        a statement about this table comes from.
+        """
+        found = self._constraints.get(name)
+        if found is not None:
+            return found
+        for child in self.referenced_by:
+            found = child._constraints.get(name)
+            if found is not None:
+                return found
+        return None
 
     def column_of(self, name: str) -> str:
         """The column name of field `name`."""

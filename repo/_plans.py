@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ._codecs import JsonRefused, json_text
+from ._json import JsonRefused, json_text
 from ._types import enum_class
 
 if TYPE_CHECKING:
-    from ._mapping import ColumnSpec
+    from ._columns import ColumnSpec
 
 __all__ = ["BASE_ENV", "SCREEN_NOTHING", "Check", "Plan", "plan_of", "shown"]
 

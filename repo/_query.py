@@ -18,7 +18,8 @@ from ._types import BUILTIN_KINDS
 from .errors import InvalidQuery
 
 if TYPE_CHECKING:
-    from ._mapping import ColumnSpec, Table
+    from ._columns import ColumnSpec
+    from ._mapping import Table
 
 __all__ = [
     "Condition",

@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ._mapping import fields_of, is_attrs_class
+from ._columns import fields_of, is_attrs_class
 from .errors import InvalidQuery
 
 __all__ = ["lazy_mapper", "record_mapper"]

@@ -7,8 +7,8 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
-from ._backend import Session, TableOps
 from ._bulk import UpsertResult
+from ._contract import Session, TableOps
 from ._mapping import Table
 from ._paging import Page, decode_token, encode_token, keyset_order
 from ._query import check_limit, parse_filters, parse_order
@@ -20,6 +20,7 @@ __all__ = ["Repository"]
 
 T = TypeVar("T")
 M = TypeVar("M")
+R = TypeVar("R", bound="Repository[Any]")
 
 
 class Repository(Generic[T]):
@@ -300,6 +301,21 @@ class Repository(Generic[T]):
     async def exists(self, **filters: Any) -> bool:
         """Whether any row matches the filters."""
         return await self.ops.exists(parse_filters(self.table, filters))
+
+    # -- siblings ---------------------------------------------------------
+
+    def repository(self, cls: type[R]) -> R:
+        """A repository of another class on the same unit of work (or the same pool).
+
+        For a method that needs the other tables of its unit, hand-written
+        or in an in-memory override: ``self.repository(ProductRepository)``
+        reads and writes in this repository's transaction.
+        """
+        candidate: object = cls
+        if not (isinstance(candidate, type) and issubclass(candidate, Repository)):
+            msg = f"repository() takes a Repository subclass, got {cls!r}"
+            raise InvalidState(msg)
+        return self._session.repository(cls)
 
     # -- hand-written SQL -----------------------------------------------
 

@@ -21,7 +21,9 @@ from typing import TypeVar
 
 import attrs
 
-from ._uow import Backend, UnitOfWork, UnitState
+from ._contract import DatabaseLike
+from ._options import Isolation
+from ._uow import UnitOfWork, UnitState
 from .errors import (
     ConnectionLost,
     InvalidQuery,
@@ -82,13 +84,13 @@ def _retryable(exc: RepoError, uow: UnitOfWork, committing: bool) -> bool:
 
 async def run_in_unit(
     unit: type[U],
-    db: Backend,
+    db: DatabaseLike,
     work: Callable[[U], Awaitable[R]],
     *,
     attempts: int = 5,
     backoff: Backoff = Backoff(),
     on_retry: Callable[[int, RepoError, float], None] | None = None,
-    isolation: str | None = None,
+    isolation: Isolation | str | None = None,
     readonly: bool = False,
     deferrable: bool = False,
     statement_timeout: float | None = None,

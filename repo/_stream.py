@@ -11,20 +11,14 @@ rows, however large the result. On Postgres it is a server-side cursor.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, Protocol, Self, TypeVar
+from typing import Generic, Protocol, Self, TypeVar
 
-from .errors import InvalidQuery, InvalidState
-
-if TYPE_CHECKING:
-    from ._pg import Lent, Reading
+from .errors import InvalidQuery
 
 __all__ = [
     "DEFAULT_PREFETCH",
     "Cursor",
-    "PgCursor",
-    "PgSource",
     "Source",
     "Stream",
     "check_prefetch",
@@ -66,37 +60,6 @@ class Cursor(Protocol[T]):
     async def forward(self, n: int) -> int:
         """Skip `n` rows; return how many were skipped."""
         ...
-
-
-class PgCursor(Generic[T]):
-    """A Postgres cursor on a lent connection, mapping rows with `make`."""
-
-    def __init__(self, lent: Lent, cursor: Any, make: Callable[[Any], T]) -> None:
-        self._lent = lent
-        self._cursor = cursor
-        self._make = make
-        self.closed = False
-
-    def _check(self) -> None:
-        if self.closed:
-            msg = "the cursor is closed: use it inside its `async with` block"
-            raise InvalidState(msg)
-
-    async def fetch(self, n: int) -> list[T]:
-        self._check()
-        rows = await self._lent.cursor_call(self._cursor.fetch, check_count(n, "fetch()"))
-        make = self._make
-        return [make(r) for r in rows]
-
-    async def fetchrow(self) -> T | None:
-        self._check()
-        row = await self._lent.cursor_call(self._cursor.fetchrow)
-        return None if row is None else self._make(row)
-
-    async def forward(self, n: int) -> int:
-        self._check()
-        moved: int = await self._lent.cursor_call(self._cursor.forward, check_count(n, "forward()"))
-        return moved
 
 
 class Source(Protocol[T]):
@@ -196,41 +159,3 @@ class Stream(Generic[T]):
     async def to_list(self) -> list[T]:
         """Every row, in memory: only for results known to be small."""
         return [x async for x in self]
-
-
-class PgSource(Generic[T]):
-    """Batches of `make(row)` from a Postgres cursor over `sql`."""
-
-    def __init__(
-        self,
-        reading: Reading,
-        sql: str,
-        args: Sequence[Any],
-        make: Callable[[Any], T],
-        prefetch: int,
-        *,
-        make_many: Callable[[list[Any]], list[T]] | None = None,
-    ) -> None:
-        self._reading = reading
-        self._sql = sql
-        self._args = args
-        self._make_many = make_many or (lambda rows: [make(r) for r in rows])
-        self._prefetch = prefetch
-        self._cursor: Any = None
-        self._lent: Lent | None = None
-        self._done = False
-
-    async def batch(self) -> list[T]:
-        if self._done:
-            return []
-        if self._lent is None:
-            self._lent = await self._reading.open()
-            self._cursor = await self._lent.open_cursor(self._sql, self._args)
-        rows = await self._lent.cursor_call(self._cursor.fetch, self._prefetch)
-        if len(rows) < self._prefetch:
-            self._done = True
-        return self._make_many(rows)
-
-    async def close(self) -> None:
-        self._done = True
-        await self._reading.close()

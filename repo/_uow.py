@@ -8,20 +8,15 @@ import inspect
 import sys
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Protocol, Self
+from typing import Any, ClassVar, Self
 
-from ._backend import UnitSession
+from ._contract import DatabaseLike
+from ._options import Isolation, TransactionOptions
 from ._outcome import carry, outcome_unknown
 from ._repository import Repository
 from .errors import ConnectionLost, InvalidQuery, InvalidState, OutcomeUnknown, RepoError
 
 __all__ = ["Savepoint", "UnitOfWork", "UnitState"]
-
-
-class Backend(Protocol):
-    """What a unit of work needs from a database: `Database` or `MemoryDatabase`."""
-
-    def _unit_session(self) -> UnitSession: ...
 
 
 class UnitState(enum.Enum):
@@ -83,25 +78,28 @@ class UnitOfWork:
 
     def __init__(
         self,
-        db: Backend,
+        db: DatabaseLike,
         *,
-        isolation: str | None = None,
+        isolation: Isolation | str | None = None,
         readonly: bool = False,
         deferrable: bool = False,
         statement_timeout: float | None = None,
         lock_timeout: float | None = None,
     ) -> None:
         self._db = db
-        self.isolation = isolation
-        self.readonly = readonly
-        self.deferrable = deferrable
-        self.statement_timeout = statement_timeout
-        self.lock_timeout = lock_timeout
+        #: How the unit's transaction begins (validated here: `InvalidQuery` if bad).
+        self.options = TransactionOptions(
+            isolation=isolation,
+            readonly=readonly,
+            deferrable=deferrable,
+            statement_timeout=statement_timeout,
+            lock_timeout=lock_timeout,
+        )
         #: Which run of the work this unit is: 1, then 2, ... under `run_in_unit`.
         self.attempt = 1
         self._state = UnitState.NEW
         self._savepoints: list[Savepoint] = []
-        self._session = db._unit_session()
+        self._session = db.unit_session(self.options)
         self._session.describe_state = self._describe
         for name, cls in type(self)._repositories().items():
             setattr(self, name, self._session.repository(cls))
@@ -109,6 +107,27 @@ class UnitOfWork:
     @classmethod
     def _repositories(cls) -> Mapping[str, type[Repository[Any]]]:
         return cls._repository_slots
+
+    @property
+    def isolation(self) -> Isolation | None:
+        """The unit's isolation level (None: the server's default)."""
+        return self.options.isolation
+
+    @property
+    def readonly(self) -> bool:
+        return self.options.readonly
+
+    @property
+    def deferrable(self) -> bool:
+        return self.options.deferrable
+
+    @property
+    def statement_timeout(self) -> float | None:
+        return self.options.statement_timeout
+
+    @property
+    def lock_timeout(self) -> float | None:
+        return self.options.lock_timeout
 
     @property
     def state(self) -> UnitState:
@@ -143,8 +162,7 @@ class UnitOfWork:
             ended = _ENDED.get(self._state, "is active already")
             msg = f"a unit of work is entered once; this one {ended}"
             raise InvalidState(msg)
-        timeouts = {"statement_timeout": self.statement_timeout, "lock_timeout": self.lock_timeout}
-        await self._session.begin(self.isolation, self.readonly, self.deferrable, timeouts=timeouts)
+        await self._session.begin()
         self._state = UnitState.ACTIVE
         return self
 

@@ -27,16 +27,13 @@ RepoError
 └── DatabaseError                          any other server error, with its SQLSTATE
 ```
 
-Server errors are translated in one place, `translate()`, by SQLSTATE and
-constraint name (never by message text), and chained with ``raise ... from``.
+The PostgreSQL backend translates the server's errors in one place
+(``repo/_postgres/errors.py``), by SQLSTATE and constraint name (never by
+message text), chained with ``raise ... from``; the in-memory backend raises
+the same classes in the same situations.
 """
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import Mapping
-
-import asyncpg
 
 __all__ = [
     "CheckViolation",
@@ -63,7 +60,6 @@ __all__ = [
     "StaleEntity",
     "TransactionAborted",
     "UniqueViolation",
-    "translate",
 ]
 
 
@@ -239,147 +235,9 @@ class DatabaseError(RepoError):
         self.sqlstate = sqlstate
 
 
-# Constraint name -> (table, columns), filled by every `Table` that declares
-# constraints, so that a server error names the columns without reading the
-# message text.
-CONSTRAINTS: dict[str, tuple[str, tuple[str, ...]]] = {}
-
-_INTEGRITY: Mapping[str, type[IntegrityError]] = {
-    "23505": UniqueViolation,
-    "23503": ForeignKeyViolation,
-    "23514": CheckViolation,
-    "23502": NotNullViolation,
-}
-
-_SIMPLE: Mapping[str, type[RepoError]] = {
-    "40001": SerializationFailure,
-    "40P01": DeadlockDetected,
-    "57014": QueryCanceled,
-    "55P03": LockNotAvailable,
-    "25006": ReadOnlyViolation,
-    "25P02": TransactionAborted,
-}
-
-# What to do about an aborted transaction: the same words on every backend.
-_ABORTED_ADVICE = (
+# What to do about 25P02, said the same way by every backend.
+ABORTED_ADVICE = (
     "an earlier statement of this unit of work failed, which aborts its transaction: "
     "put a statement expected to fail inside `async with uow.savepoint():` to keep "
     "the unit usable, or let the error end the unit"
 )
-
-_ADVICE: Mapping[str, str] = {
-    "25P02": f": {_ABORTED_ADVICE}",
-    "25006": (
-        ": this unit of work is read-only (readonly=True, perhaps on a read replica); "
-        "write in a unit of work without readonly=True"
-    ),
-    "40001": ": retry the whole unit of work (run_in_unit does)",
-    "40P01": ": retry the whole unit of work (run_in_unit does)",
-    "57014": (
-        ": the statement ran past the unit's statement_timeout (or was cancelled); "
-        "raise the timeout or make the query cheaper"
-    ),
-    "55P03": (
-        ": a lock was not granted within the unit's lock_timeout; "
-        "retry later, or raise lock_timeout"
-    ),
-    # undefined_table: most often a database the migrations have not reached yet.
-    "42P01": (
-        ": if the schema has not been created on this database yet, run "
-        "`repo db upgrade` (it migrates the database Database.connect() picks)"
-    ),
-}
-
-# SQLSTATE classes and codes that mean the session is gone.
-_LOST_CLASSES = ("08",)
-_LOST_CODES = frozenset({"57P01", "57P02", "57P03", "57P05"})
-
-
-def _server_text(exc: asyncpg.PostgresError) -> str:
-    """The server's message with its CONTEXT (e.g. the COPY line) and HINT, if any."""
-    text = str(exc.args[0]) if exc.args else str(exc)
-    context = getattr(exc, "context", None)
-    if context:
-        text += f" [{context}]"
-    hint = getattr(exc, "hint", None)
-    if hint:
-        text += f" (hint: {hint})"
-    return text
-
-
-def _integrity(exc: asyncpg.PostgresError, cls: type[IntegrityError]) -> IntegrityError:
-    table = getattr(exc, "table_name", None)
-    constraint = getattr(exc, "constraint_name", None)
-    columns: tuple[str, ...] = ()
-    if constraint and constraint in CONSTRAINTS:
-        table_, columns = CONSTRAINTS[constraint]
-        table = table or table_
-    column = getattr(exc, "column_name", None)
-    if not columns and column:
-        columns = (column,)
-    detail = getattr(exc, "detail", None)
-    context = getattr(exc, "context", None)
-    if context:
-        detail = f"{detail}; {context}" if detail else context
-    what = f"constraint {constraint!r}" if constraint else "a constraint"
-    on = f" on {table!r}" if table else ""
-    cols = f" (columns: {', '.join(columns)})" if columns else ""
-    msg = f"{cls.__name__}: {what}{on}{cols} violated: {exc.args[0] if exc.args else ''}"
-    if detail:
-        msg += f" [{detail}]"
-    return cls(msg, table=table, constraint=constraint, columns=columns)
-
-
-def translate(
-    exc: BaseException, *, context: str | None = None, closed: bool = False
-) -> BaseException:
-    """Return the `RepoError` for a driver error, or `exc` itself if it is not one.
-
-    Keyed by SQLSTATE (and, for integrity errors, the constraint name); the
-    caller raises the result ``from exc``. `closed` says the connection the
-    error came from is closed, which turns a driver's interface or internal
-    error into `ConnectionLost`; raised on a connection still open, the
-    driver's internal error is a `DataError` (a codec, an encoding): the
-    session is fine, and is kept.
-    """
-    if isinstance(exc, RepoError):
-        return exc
-    where = f" ({context})" if context else ""
-    if isinstance(exc, asyncpg.PostgresError):
-        state = getattr(exc, "sqlstate", None) or ""
-        if state in _INTEGRITY:
-            return _integrity(exc, _INTEGRITY[state])
-        text = _server_text(exc)
-        err: RepoError
-        if state in _SIMPLE:
-            err = _SIMPLE[state](f"{text}{where}{_ADVICE.get(state, '')}")
-        elif state.startswith(_LOST_CLASSES) or state in _LOST_CODES:
-            err = ConnectionLost(f"the connection to the server was lost: {text}{where}")
-        elif state.startswith("22") or state == "21000":
-            err = DataError(f"{text}{where}")
-        else:
-            advice = _ADVICE.get(state, "")
-            return DatabaseError(f"{text}{where}{advice}", sqlstate=state or None)
-        err.sqlstate = state
-        return err
-    if isinstance(
-        exc,
-        asyncpg.exceptions.ConnectionDoesNotExistError | ConnectionError | OSError,
-    ) or (
-        closed
-        and isinstance(
-            exc,
-            asyncpg.InterfaceError | asyncpg.exceptions.InternalClientError | asyncio.TimeoutError,
-        )
-    ):
-        return ConnectionLost(f"the connection to the server was lost: {exc}{where}")
-    if isinstance(exc, asyncpg.exceptions.DataError):
-        return DataError(f"{exc}{where}")
-    if isinstance(exc, asyncpg.exceptions.InternalClientError):
-        # Raised on the client with the connection still open, e.g. a codec
-        # COPY cannot use: the session is intact, the data is what failed.
-        return DataError(
-            f"the driver could not send the data: {exc}{where}; if a codec is named, "
-            "COPY needs it in the binary format (set_type_codec(..., format='binary'))"
-        )
-    return exc

@@ -19,7 +19,7 @@ import asyncpg
 import pytest
 
 from repo import Database
-from repo._dsn import resolve_dsn, with_database
+from repo._postgres.dsn import resolve_dsn, with_database
 from repo.migrations import upgrade
 
 pytest_plugins = ["repo.testing.pytest_plugin"]

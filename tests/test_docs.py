@@ -29,7 +29,7 @@ from alembic import command
 from alembic.config import Config
 
 from repo import Database, InvalidState
-from repo._dsn import resolve_dsn, with_database
+from repo._postgres.dsn import resolve_dsn, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"

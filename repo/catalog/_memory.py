@@ -21,16 +21,13 @@ class MemorySkuRepository(SkuRepository):
     """`SkuRepository` on a `MemoryDatabase`: `views_of_product` without SQL."""
 
     async def views_of_product(self, product_id: int) -> list[SkuView]:
-        session = self._session
         skus = await self.find(product_id=product_id, order_by="sku_id")
         if not skus:
             return []
-        product = await session.repository(ProductRepository).get(product_id)
-        brand = await session.repository(BrandRepository).get(product.brand_id)
-        colors = await session.repository(ColorRepository).get_many(
-            {s.product_color_id for s in skus}
-        )
-        sizes = await session.repository(SizeRepository).get_many({s.product_size_id for s in skus})
+        product = await self.repository(ProductRepository).get(product_id)
+        brand = await self.repository(BrandRepository).get(product.brand_id)
+        colors = await self.repository(ColorRepository).get_many({s.product_color_id for s in skus})
+        sizes = await self.repository(SizeRepository).get_many({s.product_size_id for s in skus})
         color_of = {c.product_color_id: c.product_color_name for c in colors}
         size_of = {s.product_size_id: s.product_size_name for s in sizes}
         return [

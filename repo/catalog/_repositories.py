@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from repo._repository import Repository
-from repo._uow import UnitOfWork
+from repo import Repository, UnitOfWork
 
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView
 from ._tables import BRANDS, COLORS, PRODUCTS, SIZES, SKUS

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import attrs
 
-from repo._query import in_
+from repo import in_
 from repo.errors import InvalidQuery
 
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from repo._mapping import Column, Table
+from repo import Column, Table
 
 from ._entities import Brand, Product, ProductColor, ProductSize, Sku
 

@@ -26,8 +26,9 @@ from sqlalchemy import pool
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from repo._dsn import mask_dsn, resolve_dsn
 from repo._mapping import Table
+from repo._postgres.dsn import mask_dsn, resolve_dsn
+from repo._postgres.errors import translate
 from repo._revisions import find_ini
 from repo.errors import (
     ConfigurationError,
@@ -35,7 +36,6 @@ from repo.errors import (
     LockNotAvailable,
     RepoError,
     SchemaMismatch,
-    translate,
 )
 
 from ._metadata import metadata

@@ -21,8 +21,9 @@ from alembic.operations import ops
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Connection
 
-from repo._dsn import resolve_dsn
-from repo._mapping import Table, quote
+from repo._columns import quote
+from repo._mapping import Table
+from repo._postgres.dsn import resolve_dsn
 
 from ._commands import compare_options, engine, excluded_objects, lock_timeout
 from ._metadata import load_tables, metadata

@@ -16,7 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from repo._mapping import ColumnSpec, Table
+from repo._columns import ColumnSpec
+from repo._mapping import Table
 from repo._types import enum_class
 from repo.errors import ConfigurationError, InvalidQuery
 

@@ -7,7 +7,8 @@ milliseconds. The fixtures (``memory_db``, ``rollback_db``) are enabled with
 ``pytest_plugins = ["repo.testing.pytest_plugin"]``.
 """
 
+from repo._postgres.rollback import RollbackDatabase, rollback_database
+
 from ._memory import MemoryDatabase, memory_override
-from ._rollback import RollbackDatabase, rollback_database
 
 __all__ = ["MemoryDatabase", "RollbackDatabase", "memory_override", "rollback_database"]

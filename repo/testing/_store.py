@@ -20,7 +20,7 @@ from typing import Any
 from repo._mapping import Table
 from repo._outcome import aborted_at_commit
 from repo.errors import (
-    _ABORTED_ADVICE,
+    ABORTED_ADVICE,
     InvalidState,
     NotFound,
     ReadOnlyViolation,
@@ -185,7 +185,7 @@ class Transaction:
         if self.state is TxState.ABORTED:
             msg = (
                 "current transaction is aborted, commands ignored until end of transaction "
-                f"block: {_ABORTED_ADVICE}"
+                f"block: {ABORTED_ADVICE}"
             )
             raise TransactionAborted(msg)
         if self.state is TxState.ENDED:

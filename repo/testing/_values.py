@@ -27,8 +27,9 @@ import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from repo._codecs import json_text
-from repo._mapping import ColumnSpec, Table
+from repo._columns import ColumnSpec
+from repo._json import json_text
+from repo._mapping import Table
 from repo._query import Condition, Operator
 
 __all__ = ["coerce_conditions", "coerce_row", "coerce_value", "same"]

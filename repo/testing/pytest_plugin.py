@@ -22,10 +22,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import asyncpg
 import pytest
 
-from repo._dsn import resolve_dsn
+from repo._postgres.dsn import resolve_dsn
+from repo._postgres.rollback import RollbackDatabase, rollback_database
 
 from ._memory import MemoryDatabase
-from ._rollback import RollbackDatabase, rollback_database
 
 __all__ = ["memory_db", "rollback_db", "rollback_dsn", "rollback_init"]
 

@@ -11,11 +11,11 @@ from typing import TypeAlias
 
 import pytest
 
-from repo import Database
+from repo import Database, DatabaseLike
 from repo.testing import MemoryDatabase
 from tests.conftest import CATALOG_TABLES, _admin, via_bouncer
 
-AnyDatabase: TypeAlias = Database | MemoryDatabase
+AnyDatabase: TypeAlias = DatabaseLike
 
 BACKENDS = ("memory", "postgres")
 

@@ -14,7 +14,7 @@ import pytest
 
 from bench._report import WORKLOADS
 from bench._systems import SYSTEMS
-from repo._dsn import with_database
+from repo._postgres.dsn import with_database
 from tests.conftest import ROOT, drop_database
 
 LOOKUPS = ("get", "concurrent10", "concurrent100")

@@ -100,7 +100,7 @@ async def test_add_many_returning_takes_both_paths(db: Database) -> None:
 
 async def test_repeated_bulk_calls_reuse_their_statements(db: Database) -> None:
     """Bulk calls of one shape reuse their SQL text: the per-table statement cache stays put."""
-    from repo._sql import statements
+    from repo._postgres.sql import statements
     from repo.catalog import BRANDS
 
     brands = db.repository(BrandRepository)

@@ -17,7 +17,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from repo import Database, UniqueViolation, like
+from repo import Database, PoolOptions, UniqueViolation, like
+from repo._postgres.pool import Pool
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
 from tests.conftest import sessions_in_transaction
 
@@ -94,18 +95,47 @@ class WiredConnection:
         return open_()
 
 
-class WiredDatabase(Database):
-    """A `Database` lending instrumented connections; acquiring is an await point too."""
+class WiredPool(Pool):
+    """The pool of a `WiredDatabase`: acquiring is an await point, connections instrumented."""
 
     wire: Tripwire
 
-    async def _take(self) -> Any:
+    async def take(self) -> Any:
         await self.wire.point()
-        return WiredConnection(await super()._take(), self.wire)
+        return WiredConnection(await super().take(), self.wire)
 
-    async def _give_back(self, conn: Any, *, discard: bool = False) -> None:
+    async def give_back(self, conn: Any, *, discard: bool = False) -> None:
         raw = conn.raw if isinstance(conn, WiredConnection) else conn
-        await super()._give_back(raw, discard=discard)
+        await super().give_back(raw, discard=discard)
+
+
+class WiredDatabase(Database):
+    """A `Database` lending instrumented connections; acquiring is an await point too."""
+
+    def __init__(self, dsn: str | None, options: PoolOptions) -> None:
+        super().__init__(dsn, options)
+        self._connections = WiredPool(
+            None,
+            max_size=options.max_size,
+            acquire_timeout=float(options.acquire_timeout),
+            obs=self.observer,
+            where=self.dsn,
+        )
+
+    @property
+    def wire(self) -> Tripwire:
+        return self._wired.wire
+
+    @wire.setter
+    def wire(self, wire: Tripwire) -> None:
+        self._wired.wire = wire
+
+    @property
+    def _wired(self) -> WiredPool:
+        pool = self._connections
+        if not isinstance(pool, WiredPool):  # pragma: no cover - made in __init__
+            raise TypeError(pool)
+        return pool
 
 
 async def unit_body(db: Database, tag: str) -> None:

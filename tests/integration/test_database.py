@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from repo import ConfigurationError, ConnectionLost, Database, InvalidState, PoolTimeout
-from repo._dsn import with_database
+from repo._postgres.dsn import with_database
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
 
 pytestmark = pytest.mark.smoke
@@ -189,4 +189,4 @@ def test_repository_takes_a_repository_class() -> None:
     """db.repository() refuses anything but a Repository subclass."""
     db = Database.connect("postgresql://x@localhost/db")
     with pytest.raises(InvalidState):
-        db.repository(Brand)  # type: ignore[type-var]
+        db.repository(Brand)

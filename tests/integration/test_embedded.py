@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from repo import ConfigurationError
-from repo._embedded import ENV_DIR, ENV_VERSION, data_dir, embedded_dsn, embedded_versions
+from repo._postgres.embedded import ENV_DIR, ENV_VERSION, data_dir, embedded_dsn, embedded_versions
 
 
 @pytest.fixture

@@ -277,7 +277,8 @@ async def db(cluster: Cluster) -> AsyncIterator[Database]:
 
 def _pool_state(db: Database) -> str:
     pool = db.pool
-    lent = db._replicas._lent if db._replicas is not None else {}
+    replicas = db._replicas.members if db._replicas is not None else []
+    lent = {r.dsn: r.pool.get_size() - r.pool.get_idle_size() for r in replicas}
     return f"primary pool {pool.get_idle_size()} idle of {pool.get_size()}; replica lent {lent}"
 
 

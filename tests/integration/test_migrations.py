@@ -32,9 +32,8 @@ from repo import (
     SchemaMismatch,
     Table,
 )
-from repo._dsn import mask_dsn
+from repo._postgres.dsn import mask_dsn
 from repo.catalog import BRANDS, COLORS, SIZES, SKUS, TABLES, Brand, BrandRepository, Product
-from repo.errors import CONSTRAINTS
 from repo.migrations import ENV_LOCK_TIMEOUT, describe, drift, engine, metadata, run, upgrade
 from tests.conftest import create_database, drop_database
 
@@ -104,15 +103,6 @@ def fresh_dsn(server_dsn: str) -> Iterator[str]:
         yield dsn
     finally:
         drop_database(server_dsn, dsn)
-
-
-@pytest.fixture
-def constraints_kept() -> Iterator[None]:
-    """Temporary mappings register their constraint names; forget them afterwards."""
-    saved = dict(CONSTRAINTS)
-    yield
-    CONSTRAINTS.clear()
-    CONSTRAINTS.update(saved)
 
 
 def cli_env(dsn: str | None, **extra: str) -> dict[str, str]:
@@ -295,7 +285,6 @@ def test_the_real_mappings_match_the_migrated_schema(migrated_dsn: str) -> None:
     assert drift(migrated_dsn, TABLES) == []
 
 
-@pytest.mark.usefixtures("constraints_kept")
 @pytest.mark.parametrize(
     ("planted", "expected"),
     [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from repo import ConfigurationError, Database
-from repo._bouncer import check_settings, split_dsn, switch_from_env
+from repo._postgres.bouncer import check_settings, split_dsn, switch_from_env
 
 
 @pytest.mark.parametrize(

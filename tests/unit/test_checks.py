@@ -12,7 +12,7 @@ import pytest
 
 from repo import DataError, InvalidQuery, NotNullViolation
 from repo._checks import check_lines, compile_key_check, plan_of
-from repo._mapping import ColumnSpec
+from repo._columns import ColumnSpec
 from repo._types import kind_of
 from repo.catalog import PRODUCTS, SKUS, Product, Sku
 

@@ -12,9 +12,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from repo import ConfigurationError, Database
-from repo._bouncer import split_dsn
 from repo._cli import main
-from repo._dsn import mask_dsn, passwords_of, scrub, validate_dsn
+from repo._postgres.bouncer import split_dsn
+from repo._postgres.dsn import mask_dsn, passwords_of, scrub, validate_dsn
 
 # A password with every character that a URI reserves, and more.
 NASTY = "Zq7/pa?ss#wo@rd:50%25&x=1"

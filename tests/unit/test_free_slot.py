@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from repo._database import _has_free
+from repo._postgres.pool import has_free
 
 
 class _Pool:
@@ -16,14 +16,14 @@ class _Pool:
 async def test_a_free_slot_is_seen_in_asyncpgs_queue() -> None:
     queue: asyncio.LifoQueue[object] = asyncio.LifoQueue()
     pool: Any = _Pool(queue)
-    assert _has_free(pool) is False
+    assert has_free(pool) is False
     queue.put_nowait(object())
-    assert _has_free(pool) is True
+    assert has_free(pool) is True
 
 
 def test_without_asyncpgs_queue_the_answer_is_unknown() -> None:
     # None: the acquire is then always timed, and never reported as a wait.
     pool: Any = object()
-    assert _has_free(pool) is None
+    assert has_free(pool) is None
     odd: Any = _Pool([])
-    assert _has_free(odd) is None
+    assert has_free(odd) is None

@@ -14,7 +14,6 @@ import pytest
 from repo import Column, DataError, ForeignKey, InvalidQuery, Table
 from repo._types import enum_type_name, kind_of
 from repo.catalog import BRANDS, PRODUCTS, SKUS, Brand
-from repo.errors import CONSTRAINTS
 
 
 @attrs.frozen
@@ -87,10 +86,13 @@ def test_constraints_follow_the_naming_convention() -> None:
         "fk_sku_product_size_id_product_size",
         "fk_sku_product_color_id_product_color",
     ]
-    assert CONSTRAINTS["uq_sku_product_id_product_size_id_product_color_id"] == (
+    assert SKUS.constraint("uq_sku_product_id_product_size_id_product_color_id") == (
         "sku",
         ("product_id", "product_size_id", "product_color_id"),
     )
+    # A delete of a product breaks a sku's constraint: the product table knows it.
+    assert PRODUCTS.constraint("fk_sku_product_id_product") == ("sku", ("product_id",))
+    assert BRANDS.constraint("no_such_constraint") is None
     fk = ForeignKey("brand", column="brand_id", on_delete="CASCADE")
     assert (fk.target_table, fk.target_column) == ("brand", "brand_id")
 

@@ -9,7 +9,7 @@ import pytest
 
 from repo import PoolEvent, StatementEvent
 from repo._observe import Observer, one_line, row_count
-from repo._pg import call
+from repo._postgres.run import call
 
 
 @pytest.mark.parametrize(

@@ -11,8 +11,8 @@ import pytest
 
 from repo import InvalidQuery, Table
 from repo._paging import decode_token, encode_token, keyset_order
+from repo._postgres.sql import statements
 from repo._query import Order, parse_filters
-from repo._sql import statements
 from repo.catalog import BRANDS
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from repo import InvalidQuery, Op, between, eq, gt, ilike, in_, like, ne, not_in
+from repo._postgres.sql import arguments, statements
 from repo._query import Operator, Order, parse_filters, parse_order
-from repo._sql import arguments, statements
 from repo.catalog import BRANDS, SKUS
 
 

@@ -6,29 +6,30 @@ The backend here is the smallest that satisfies `_unit_session()` (as
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import pytest
 
-from repo import Backoff, Repository, SerializationFailure, UnitOfWork, run_in_unit
-from repo._backend import SqlRunner, TableOps
+from repo import Backoff, SerializationFailure, TransactionOptions, UnitOfWork, run_in_unit
+from repo._contract import SqlRunner, TableOps
 from repo._mapping import Table
 
 NO_WAIT = Backoff(first=0.0, cap=0.0)
 
-R = TypeVar("R", bound=Repository[Any])
+R = TypeVar("R")
 
 
 class Recorder:
     """A unit session that keeps a log of the calls a unit of work makes."""
 
-    def __init__(self, log: list[str]) -> None:
+    def __init__(self, log: list[str], options: TransactionOptions) -> None:
         self.log = log
+        self.options = options
         self.closed = False
         self.describe_state = lambda: "not active"
 
-    def repository(self, cls: type[R]) -> R:
+    def repository(self, cls: Callable[[Any], R]) -> R:
         return cls(self)
 
     def ops(self, table: Table[Any]) -> TableOps[Any]:
@@ -37,15 +38,9 @@ class Recorder:
     def sql(self, method: str) -> SqlRunner:
         raise NotImplementedError
 
-    async def begin(
-        self,
-        isolation: str | None,
-        readonly: bool,
-        deferrable: bool,
-        *,
-        timeouts: Mapping[str, float | None] | None = None,
-    ) -> None:
-        self.log.append(f"begin {isolation}")
+    async def begin(self) -> None:
+        isolation = self.options.isolation
+        self.log.append(f"begin {isolation.value if isolation else None}")
 
     async def commit(self) -> None:
         self.log.append("commit")
@@ -74,8 +69,11 @@ class Backend:
     def __init__(self) -> None:
         self.log: list[str] = []
 
-    def _unit_session(self) -> Recorder:
-        return Recorder(self.log)
+    def repository(self, cls: type[R], *, connection: Any = None) -> R:
+        raise NotImplementedError
+
+    def unit_session(self, options: TransactionOptions) -> Recorder:
+        return Recorder(self.log, options)
 
 
 async def test_a_unit_without_conflicts_runs_once() -> None:

@@ -24,16 +24,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from ._database import Database
-from ._dsn import mask_dsn, resolve_dsn, with_database
-from .catalog import (
+from repo import Database
+from repo._postgres.dsn import mask_dsn, resolve_dsn, with_database
+from repo.catalog import (
     Brand,
     BrandRepository,
     CatalogUnitOfWork,
     SkuRepository,
     load_catalog,
 )
-from .errors import ConfigurationError, UniqueViolation
+from repo.errors import ConfigurationError, UniqueViolation
 
 __all__ = ["run_demo"]
 
@@ -236,7 +236,7 @@ def _summary(show: Show, figures: dict[str, Any]) -> None:
 
 def catalog_migrations() -> Path:
     """The catalog's own alembic.ini: the demo migrates its database with these, never a user's."""
-    ini = Path(__file__).resolve().parent.parent / "alembic.ini"
+    ini = Path(__file__).resolve().parents[2] / "alembic.ini"
     if not ini.is_file():
         msg = (
             "the demo runs from a clone of the repo repository, whose alembic.ini and "

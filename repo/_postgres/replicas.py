@@ -23,19 +23,21 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from ._bouncer import split_dsn
-from ._conn import mark_lent
-from ._dsn import mask_dsn
-from ._observe import Observer
-from ._pg import DRIVER_ERRORS, PgRunner, call, gone
-from ._pg import discard as discard_connection
-from ._sessions import PoolReading, PoolSession
-from .errors import ConnectionLost, PoolTimeout, SerializationFailure
+from repo._observe import Observer
+from repo.errors import ConnectionLost, PoolTimeout, SerializationFailure
+
+from .bouncer import split_dsn
+from .connection import DRIVER_ERRORS, Conn
+from .cursor import Reading
+from .dsn import mask_dsn
+from .ops import PgTableOps
+from .pool import Pool
+from .run import call
+from .sessions import PoolReading, PoolSession
+from .transaction import Transaction
 
 if TYPE_CHECKING:
-    from ._database import Database
-    from ._mapping import Table
-    from ._pgops import PgTableOps
+    from repo._mapping import Table
 
 __all__ = ["Replica", "Replicas", "RoutedSession"]
 
@@ -54,16 +56,23 @@ _LAG_SQL = (
 
 
 class Replica:
-    """One replica's pool and health."""
+    """One replica: its pool, its health, and (as a `transaction.Source`) its connections."""
 
-    __slots__ = ("dsn", "healthy", "lag", "pool", "reason")
+    __slots__ = ("connections", "dsn", "healthy", "lag", "pool", "reason")
 
-    def __init__(self, dsn: str, pool: asyncpg.Pool) -> None:
+    def __init__(self, dsn: str, pool: asyncpg.Pool, connections: Pool) -> None:
         self.dsn = dsn
         self.pool = pool
+        self.connections = connections
         self.healthy = False
         self.lag: float | None = None
         self.reason = "not checked yet"
+
+    async def take(self) -> Conn:
+        return await self.connections.take()
+
+    async def give_back(self, conn: Conn, *, discard: bool = False) -> None:
+        await self.connections.give_back(conn, discard=discard)
 
     def __repr__(self) -> str:
         state = "healthy" if self.healthy else f"skipped: {self.reason}"
@@ -78,7 +87,7 @@ class Replicas:
         max_lag: float,
         check_interval: float,
         acquire_timeout: float,
-        obs: Observer | None = None,
+        obs: Observer,
     ) -> None:
         self.obs = obs
         self.max_lag = max_lag
@@ -86,7 +95,6 @@ class Replicas:
         self.acquire_timeout = acquire_timeout
         self.members: list[Replica] = []
         self._turn = itertools.count()
-        self._lent: dict[int, Replica] = {}
         self._watcher: asyncio.Task[None] | None = None
         self._primary: asyncpg.Pool | None = None
 
@@ -100,7 +108,14 @@ class Replicas:
         for dsn in dsns:
             plain = split_dsn(dsn)[0]
             pool: asyncpg.Pool = await asyncpg.create_pool(plain, **replica_options)
-            self.members.append(Replica(plain, pool))
+            connections = Pool(
+                pool,
+                max_size=int(options.get("max_size", 10)),
+                acquire_timeout=self.acquire_timeout,
+                obs=self.obs,
+                where=f"replica {mask_dsn(plain)}",
+            )
+            self.members.append(Replica(plain, pool, connections))
         await self.check_all()
         self._watcher = asyncio.get_running_loop().create_task(self._watch())
 
@@ -181,73 +196,29 @@ class Replicas:
 
     # -- connections --------------------------------------------------------
 
-    async def begin(self, statement: str) -> Any:
-        """A replica's connection inside `statement` (a read-only BEGIN), or None."""
+    async def begin_read(self, statement: str, primary: Pool, *, raw: bool = False) -> Transaction:
+        """A transaction begun with `statement` (a read-only BEGIN) on a healthy
+        replica, or, when none can take it, on `primary`."""
         for replica in self.healthy():
+            transaction = Transaction(replica, statement, self.obs, raw=raw)
             try:
-                conn = await replica.pool.acquire(timeout=self.acquire_timeout)
-            except (*DRIVER_ERRORS, TimeoutError) as exc:
-                self.mark_down(replica, f"no connection ({type(exc).__name__}: {exc})")
-                continue
-            mark_lent(conn)
-            start = time.perf_counter()
-            try:
-                status = await conn.execute(statement)
-            except DRIVER_ERRORS as exc:
-                if self.obs is not None:
-                    elapsed = time.perf_counter() - start
-                    self.obs.statement("execute", statement, (), elapsed, error=exc)
-                await self._release(replica, conn, broken=True)
+                await transaction.begin()
+            except (*_FALLBACK, *DRIVER_ERRORS) as exc:
                 self.mark_down(replica, f"failed to begin ({type(exc).__name__}: {exc})")
                 continue
-            except BaseException:
-                # Cancelled in flight: its state is unknown, so it is not reused,
-                # and shielded so that the slot always goes back to the pool.
-                await asyncio.shield(self._release(replica, conn, broken=True))
-                raise
-            if self.obs is not None:
-                elapsed = time.perf_counter() - start
-                self.obs.statement("execute", statement, (), elapsed, result=status)
-            self._lent[id(conn)] = replica
-            return conn
-        return None
-
-    async def give_back(self, conn: Any, *, discard: bool = False) -> bool:
-        """Return `conn` to its replica's pool; False if it is not a replica's.
-
-        One closed, inside a transaction or `discard`ed is terminated instead.
-        """
-        replica = self._lent.pop(id(conn), None)
-        if replica is None:
-            return False
-        broken = discard or gone(conn) or conn.is_in_transaction()
-        if broken and self.obs is not None:
-            self.obs.pool_event(
-                "connection_replaced", f"to replica {mask_dsn(replica.dsn)}: its state is unknown"
-            )
-        await self._release(replica, conn, broken=broken)
-        return True
-
-    async def _release(self, replica: Replica, conn: Any, *, broken: bool) -> None:
-        # A connection lost mid-query may already be detached from the pool:
-        # releasing it again is a no-op for asyncpg.
-        try:
-            if broken:
-                discard_connection(conn)
-            await replica.pool.release(conn)
-        except DRIVER_ERRORS:
-            with contextlib.suppress(*DRIVER_ERRORS):
-                conn.terminate()
+            return transaction
+        transaction = Transaction(primary, statement, self.obs, raw=raw)
+        await transaction.begin()
+        return transaction
 
     async def run(self, name: str, sql: str, args: Sequence[Any]) -> tuple[bool, Any]:
         """``(True, result)`` of a read on a healthy replica, or ``(False, None)``."""
         for replica in self.healthy():
             try:
-                conn = await replica.pool.acquire(timeout=self.acquire_timeout)
-            except (*DRIVER_ERRORS, TimeoutError) as exc:
+                conn = await replica.take()
+            except (*_FALLBACK, *DRIVER_ERRORS) as exc:
                 self.mark_down(replica, f"no connection ({type(exc).__name__}: {exc})")
                 continue
-            mark_lent(conn)
             try:
                 return True, await call(conn, name, sql, args, self.obs)
             except (*_FALLBACK, asyncpg.InterfaceError) as exc:
@@ -256,7 +227,7 @@ class Replicas:
                 self.mark_down(replica, f"a read failed ({type(exc).__name__}: {exc})")
             finally:
                 # Shielded so that a cancelled read still returns its connection.
-                await asyncio.shield(self._release(replica, conn, broken=False))
+                await asyncio.shield(replica.give_back(conn))
         return False, None
 
 
@@ -265,53 +236,69 @@ class RoutedSession(PoolSession):
 
     Reads go to a replica; everything else (writes, hand-written SQL) to the
     primary. After a call on the primary, this repository's reads stay on
-    the primary for `max_replica_lag` seconds, so that it reads its writes.
+    the primary for `max_lag` seconds, so that it reads its writes.
     """
 
-    def __init__(self, db: Database) -> None:
-        super().__init__(db)
+    def __init__(
+        self, pool: Pool, obs: Observer, replicas: Replicas, *, declare: bool = False
+    ) -> None:
+        super().__init__(pool, obs, declare=declare)
         self.wrote_at = -math.inf
-        self._reader = ReplicaReader(db, self)
+        self._reader = ReplicaReader(pool, obs, replicas, self, declare=declare)
 
-    async def _run(self, name: str, sql: str, args: Sequence[Any], raw: bool = False) -> Any:
+    async def _run(
+        self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> Any:
         self.wrote_at = time.monotonic()
-        return await super()._run(name, sql, args, raw)
+        return await super()._run(name, sql, args, table)
 
-    def atomic(self, raw: bool = False) -> Any:
+    def atomic(self) -> Any:
         self.wrote_at = time.monotonic()
-        return super().atomic(raw)
+        return super().atomic()
 
     def ops(self, table: Table[Any]) -> PgTableOps[Any]:
-        from ._pgops import PgTableOps
-
         return PgTableOps(self, table, reader=self._reader)
 
-    def reading(self, raw: bool = False) -> PoolReading:
-        return self._reader.reading(raw)
+    def reading(self) -> Reading:
+        return self._reader.reading()
 
 
-class ReplicaReader(PgRunner):
-    """The read side of a `RoutedSession`."""
+class ReplicaReader(PoolSession):
+    """The read side of a `RoutedSession`: a replica, unless its owner wrote lately."""
 
-    def __init__(self, db: Database, owner: RoutedSession) -> None:
-        self._db = db
+    def __init__(
+        self,
+        pool: Pool,
+        obs: Observer,
+        replicas: Replicas,
+        owner: RoutedSession,
+        *,
+        declare: bool = False,
+    ) -> None:
+        super().__init__(pool, obs, declare=declare)
+        self._replicas = replicas
         self._owner = owner
-        self.obs = db.observer
 
     def _on_primary(self) -> bool:
-        return time.monotonic() - self._owner.wrote_at < self._db.max_replica_lag
+        return time.monotonic() - self._owner.wrote_at < self._replicas.max_lag
 
-    async def _run(self, name: str, sql: str, args: Sequence[Any]) -> Any:
-        replicas = self._db._replicas
-        if replicas is not None and not self._on_primary():
-            done, result = await replicas.run(name, sql, args)
+    async def _run(
+        self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> Any:
+        if not self._on_primary():
+            done, result = await self._replicas.run(name, sql, args)
             if done:
                 return result
-        async with self._db.acquire(_raw=False) as conn:
-            return await call(conn, name, sql, args, self.obs)
+        return await super()._run(name, sql, args, table)
 
-    def reading(self, raw: bool = False) -> PoolReading:
-        return PoolReading(self._db, replica=not self._on_primary(), raw=raw)
+    def reading(self) -> Reading:
+        if self._on_primary():
+            return super().reading()
+
+        async def begin() -> Transaction:
+            return await self._replicas.begin_read("BEGIN READ ONLY", self._pool)
+
+        return PoolReading(begin, declare=self.declare)
 
     def __repr__(self) -> str:
-        return f"<replicas of {self._db!r}>"
+        return f"<replicas of {self._pool.where}>"

@@ -11,9 +11,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Generic, TypeVar
 
-from ._mapping import Table, quote
-from ._query import Condition, Operator, Order
-from ._upsert_sql import by_values_sql, column_list, upsert_all_sql, upsert_one_sql, upsert_sql
+from repo._columns import quote
+from repo._mapping import Table
+from repo._query import Condition, Operator, Order
+
+from .sql_upsert import by_values_sql, column_list, upsert_all_sql, upsert_one_sql, upsert_sql
 
 __all__ = ["Statements", "arguments", "statements"]
 

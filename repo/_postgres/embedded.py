@@ -34,7 +34,7 @@ import threading
 import warnings
 from pathlib import Path
 
-from .errors import ConfigurationError
+from repo.errors import ConfigurationError
 
 __all__ = ["ENV_DIR", "ENV_VERSION", "data_dir", "embedded_dsn", "embedded_versions"]
 

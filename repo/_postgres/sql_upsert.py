@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._mapping import Table, quote
+from repo._columns import quote
+from repo._mapping import Table
 
 __all__ = ["by_values_sql", "column_list", "upsert_all_sql", "upsert_one_sql", "upsert_sql"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from repo._bulk import (
     UpsertResult,
@@ -19,13 +19,11 @@ from repo._query import Condition, Order
 from repo._stream import Stream
 from repo.errors import DataError, NotSupportedInMemory
 
-from ._check import Uniques, check_foreign_keys, check_not_null, delete_row
+from ._constraints import Uniques, check_foreign_keys, check_not_null, delete_row
+from ._cursor import MemorySource, open_cursor
 from ._eval import after, matcher, sorter
 from ._store import Row, Transaction
 from ._values import coerce_conditions, coerce_row, coerce_value, same
-
-if TYPE_CHECKING:
-    from ._memory import MemorySession
 
 __all__ = ["MemoryTableOps"]
 
@@ -52,10 +50,16 @@ def _frozen(row: Row) -> Row:
     return tuple(_copy(v) for v in row) if any(isinstance(v, _MUTABLE) for v in row) else row
 
 
+class Statements(Protocol):
+    """What the table operations need of a session: one statement at a time."""
+
+    def statement(self, *, write: bool) -> AbstractAsyncContextManager[Transaction]: ...
+
+
 class MemoryTableOps(Generic[T]):
     """What `PgTableOps` does in SQL, done on the rows of a `Transaction`."""
 
-    def __init__(self, session: MemorySession, table: Table[T]) -> None:
+    def __init__(self, session: Statements, table: Table[T]) -> None:
         self._session = session
         self._table = table
         self._name = table.name
@@ -373,15 +377,11 @@ class MemoryTableOps(Generic[T]):
     def stream(
         self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
     ) -> Stream[T]:
-        from ._memory import MemorySource
-
         return Stream(MemorySource(lambda: self._rows(conditions, orders), prefetch))
 
     def cursor(
         self, conditions: Sequence[Condition], orders: Sequence[Order]
     ) -> AbstractAsyncContextManager[Any]:
-        from ._memory import open_cursor
-
         return open_cursor(lambda: self._rows(conditions, orders))
 
     async def _rows(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> list[T]:

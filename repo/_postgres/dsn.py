@@ -16,7 +16,7 @@ import os
 import re
 import urllib.parse
 
-from .errors import ConfigurationError
+from repo.errors import ConfigurationError
 
 __all__ = [
     "ENV_DSN",
@@ -216,6 +216,6 @@ def resolve_dsn(dsn: str | None = None, *, embedded_version: int | str | None = 
     from_env = os.environ.get(ENV_DSN)
     if from_env:
         return validate_dsn(from_env)
-    from ._embedded import embedded_dsn
+    from .embedded import embedded_dsn
 
     return embedded_dsn(embedded_version)

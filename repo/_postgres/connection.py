@@ -28,11 +28,55 @@ connection whose state is unknown.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
-__all__ = ["RepoConnection", "full_reset_query", "mark_lent", "mark_raw", "reset_on_release"]
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+__all__ = [
+    "DRIVER_ERRORS",
+    "Conn",
+    "RepoConnection",
+    "discard",
+    "full_reset_query",
+    "gone",
+    "mark_lent",
+    "mark_raw",
+    "reset_on_release",
+]
+
+Conn: TypeAlias = "asyncpg.Connection | PoolConnectionProxy[asyncpg.Record]"
+
+# What a statement on a connection can raise from the driver or the socket.
+DRIVER_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
+
+
+def gone(conn: Any) -> bool:
+    """Whether `conn` is closed, or is a pooled connection asyncpg already took back.
+
+    When the server ends a session (a restart, ``pg_terminate_backend``, a
+    network cut), asyncpg closes the connection and detaches it from its pool
+    proxy, after which even ``is_closed()`` raises on the proxy.
+    """
+    try:
+        closed: bool = conn.is_closed()
+    except asyncpg.InterfaceError:
+        return True
+    return closed
+
+
+def discard(conn: Any) -> None:
+    """Terminate `conn` unless it is already gone: its state is unknown."""
+    if not gone(conn):
+        conn.terminate()
 
 
 # Cancel requests still running for connections that ended (see _clean_tasks).

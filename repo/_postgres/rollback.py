@@ -11,21 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
 
-from repo._codecs import prepare_connection
-from repo._outcome import Failures, aborted_at_commit
-from repo._pg import Conn, Lent, PgRunner, Reading, call
-from repo._repository import Repository
+from repo._options import TransactionOptions
+from repo._outcome import aborted_at_commit
 from repo.errors import InvalidState, NotSupportedInMemory, TransactionAborted
+
+from .codecs import prepare_connection
+from .connection import Conn
+from .cursor import Lent, Reading
+from .failures import Failures
+from .run import call
+from .sessions import SessionBase
+
+if TYPE_CHECKING:
+    from repo._mapping import Table
 
 __all__ = ["RollbackDatabase", "rollback_database"]
 
-R = TypeVar("R", bound=Repository[Any])
+# Unbounded, as in `DatabaseLike`: a class that is not a Repository is refused at run time.
+R = TypeVar("R")
 
 
 class _Shared:
@@ -41,18 +50,23 @@ class _Shared:
         await call(self.conn, "execute", statement, ())
 
 
-class _CallSession(PgRunner):
+class _CallSession(SessionBase):
     """Calls outside a unit of work: each one in a savepoint, like autocommit."""
 
     def __init__(self, shared: _Shared) -> None:
         self._shared = shared
 
-    async def _run(self, name: str, sql: str, args: Any) -> Any:
-        async with self.atomic() as conn:
-            return await call(conn, name, sql, args)
+    async def _run(
+        self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> Any:
+        async with self._atomic() as conn:
+            return await call(conn, name, sql, args, None, table=table)
+
+    def atomic(self) -> AbstractAsyncContextManager[Conn]:
+        return self._atomic()
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[Conn]:
+    async def _atomic(self) -> AsyncIterator[Conn]:
         shared = self._shared
         async with shared.lock:
             point = f"repo_call_{next(shared.names)}"
@@ -71,7 +85,7 @@ class _CallSession(PgRunner):
         return "<calls in savepoints of the test's transaction>"
 
 
-class _UnitSession(PgRunner):
+class _UnitSession(SessionBase):
     """A unit of work as a savepoint of the test's transaction."""
 
     def __init__(self, shared: _Shared) -> None:
@@ -86,10 +100,12 @@ class _UnitSession(PgRunner):
             raise InvalidState(self.describe_state())
         return self._shared.conn
 
-    async def _run(self, name: str, sql: str, args: Any) -> Any:
+    async def _run(
+        self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> Any:
         async with self._shared.lock:
             try:
-                result = await call(self.connection, name, sql, args)
+                result = await call(self.connection, name, sql, args, None, table=table)
             except BaseException as exc:
                 self._failures.failed(exc)
                 raise
@@ -97,8 +113,11 @@ class _UnitSession(PgRunner):
                 self._failures.succeeded()
             return result
 
+    def atomic(self) -> AbstractAsyncContextManager[Conn]:
+        return self._atomic()
+
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[Conn]:
+    async def _atomic(self) -> AsyncIterator[Conn]:
         async with self._shared.lock:
             try:
                 yield self.connection
@@ -121,14 +140,7 @@ class _UnitSession(PgRunner):
         async with self._shared.lock:
             await self._shared.execute(statement)
 
-    async def begin(
-        self,
-        isolation: str | None,
-        readonly: bool,
-        deferrable: bool,
-        *,
-        timeouts: Mapping[str, float | None] | None = None,
-    ) -> None:
+    async def begin(self) -> None:
         # Isolation, READ ONLY, DEFERRABLE and the timeouts belong to the
         # test's transaction, which has begun already: a savepoint cannot
         # change them.
@@ -212,7 +224,8 @@ class RollbackDatabase:
             raise NotSupportedInMemory(msg)
         return _CallSession(self._shared).repository(cls)
 
-    def _unit_session(self) -> _UnitSession:
+    def unit_session(self, options: TransactionOptions) -> _UnitSession:
+        """A unit of work's session: a savepoint (`options` are the test transaction's)."""
         return _UnitSession(self._shared)
 
     @asynccontextmanager

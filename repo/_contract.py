@@ -1,29 +1,34 @@
-"""The contract between repositories and a backend (Postgres or in memory).
+"""The contract between the core and a backend (PostgreSQL, or in memory): Protocols only.
 
-A `Repository` validates its arguments and delegates to the `TableOps` its
-`Session` gives it for its table. A unit of work drives a `UnitSession`
-through begin → (savepoints) → commit or rollback → close.
+- `DatabaseLike` (public, ``repo.DatabaseLike``): what a unit of work and
+  ``run_in_unit`` take, satisfied by ``Database``, ``MemoryDatabase`` and
+  ``RollbackDatabase``.
+- `Session`: where a repository's calls run; it gives the `TableOps` of a
+  table, a `SqlRunner` for hand-written SQL, and sibling repositories.
+- `UnitSession`: a session that owns one transaction, driven by a unit of
+  work through begin → (savepoints) → commit or rollback → close.
+
+A `Repository` validates its arguments, then delegates to its session's
+`TableOps`; no backend imports another, and the core imports none.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    import asyncpg
-
     from ._bulk import UpsertResult
     from ._mapping import Table
+    from ._options import TransactionOptions
     from ._query import Condition, Order
-    from ._repository import Repository
     from ._stream import Cursor, Stream
 
-__all__ = ["Session", "SqlRunner", "TableOps", "UnitSession"]
+__all__ = ["DatabaseLike", "Session", "SqlRunner", "TableOps", "UnitSession"]
 
 T = TypeVar("T")
-R = TypeVar("R", bound="Repository[Any]")
+R = TypeVar("R")
 
 
 class TableOps(Protocol[T]):
@@ -91,9 +96,9 @@ class TableOps(Protocol[T]):
 class SqlRunner(Protocol):
     """Hand-written SQL, for repository methods that go beyond the generic ones."""
 
-    async def fetch(self, sql: str, args: Sequence[Any]) -> list[asyncpg.Record]: ...
+    async def fetch(self, sql: str, args: Sequence[Any]) -> list[Any]: ...
 
-    async def fetchrow(self, sql: str, args: Sequence[Any]) -> asyncpg.Record | None: ...
+    async def fetchrow(self, sql: str, args: Sequence[Any]) -> Any: ...
 
     async def fetchval(self, sql: str, args: Sequence[Any]) -> Any: ...
 
@@ -111,8 +116,11 @@ class SqlRunner(Protocol):
 class Session(Protocol):
     """Where a repository's calls run: the pool, or one unit of work's connection."""
 
-    def repository(self, cls: type[R]) -> R:
-        """An instance of `cls` bound to this session (a backend may substitute a subclass)."""
+    def repository(self, cls: Callable[[Any], R]) -> R:
+        """An instance of the repository class `cls` bound to this session.
+
+        A backend may substitute a subclass (the in-memory overrides).
+        """
         ...
 
     def ops(self, table: Table[T]) -> TableOps[T]: ...
@@ -125,17 +133,8 @@ class UnitSession(Session, Protocol):
 
     describe_state: Callable[[], str]
 
-    async def begin(
-        self,
-        isolation: str | None,
-        readonly: bool,
-        deferrable: bool,
-        *,
-        timeouts: Mapping[str, float | None] | None = None,
-    ) -> None:
-        """BEGIN with the unit's options; `timeouts` maps ``statement_timeout``
-        and ``lock_timeout`` to seconds (or None). A backend without a server
-        may accept and ignore them."""
+    async def begin(self) -> None:
+        """BEGIN, with the options the session was made with."""
         ...
 
     async def commit(self) -> None: ...
@@ -155,3 +154,20 @@ class UnitSession(Session, Protocol):
 
     @property
     def connection(self) -> Any: ...
+
+
+class DatabaseLike(Protocol):
+    """What a unit of work and ``run_in_unit`` take: a database, on any backend.
+
+    ``Database``, ``repo.testing.MemoryDatabase`` and
+    ``repo.testing.RollbackDatabase`` all satisfy it, so service code typed
+    against it runs unchanged in production and in tests.
+    """
+
+    def repository(self, cls: type[R], *, connection: Any = None) -> R:
+        """A repository of class `cls` whose every call is its own transaction."""
+        ...
+
+    def unit_session(self, options: TransactionOptions) -> UnitSession:
+        """The session of one unit of work, whose transaction begins with `options`."""
+        ...

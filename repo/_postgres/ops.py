@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator, Sequence
-from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Generic, Protocol, TypeVar, cast
 
-from ._bulk import (
+import asyncpg
+
+from repo._bulk import (
     UpsertResult,
     numbered,
     records,
@@ -15,18 +16,20 @@ from ._bulk import (
     upsert_many_plan,
     upsert_positions,
 )
-from ._copy import blame, copy, rowcount
-from ._mapping import Table, quote
-from ._pg import call
-from ._query import Condition, Order
-from ._sql import statements
-from ._stream import PgCursor, PgSource, Stream
-from .errors import DatabaseError
+from repo._columns import quote
+from repo._mapping import Table
+from repo._observe import Observer
+from repo._query import Condition, Order
+from repo._stream import Stream
+from repo.errors import DatabaseError
 
-if TYPE_CHECKING:
-    from ._pg import PgRunner
+from .connection import Conn
+from .copy import blame, copy, rowcount
+from .cursor import Reading, open_cursor, stream_rows
+from .run import call
+from .sql import arguments, statements
 
-__all__ = ["PgTableOps", "rowcount"]
+__all__ = ["PgTableOps", "Runner", "rowcount"]
 
 T = TypeVar("T")
 
@@ -36,12 +39,42 @@ T = TypeVar("T")
 UNNEST_MAX = 5_000
 
 
+class Runner(Protocol):
+    """What the table operations need of a session (see ``sessions.py``)."""
+
+    obs: Observer | None
+
+    async def _run(
+        self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> Any: ...
+
+    async def fetch(
+        self, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> list[asyncpg.Record]: ...
+
+    async def fetchrow(
+        self, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> asyncpg.Record | None: ...
+
+    async def fetchval(
+        self, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> Any: ...
+
+    async def execute(
+        self, sql: str, args: Sequence[Any], table: Table[Any] | None = None
+    ) -> str: ...
+
+    def atomic(self) -> AbstractAsyncContextManager[Conn]: ...
+
+    def reading(self) -> Reading: ...
+
+
 class PgTableOps(Generic[T]):
     """The generic repository operations for one table, as SQL."""
 
     __slots__ = ("_reader", "_runner", "_st", "_table")
 
-    def __init__(self, runner: PgRunner, table: Table[T], reader: PgRunner | None = None) -> None:
+    def __init__(self, runner: Runner, table: Table[T], reader: Runner | None = None) -> None:
         self._runner = runner
         # Reads may go elsewhere (a replica) than writes.
         self._reader = reader or runner
@@ -55,7 +88,7 @@ class PgTableOps(Generic[T]):
         values = table.values(entity)
         omitted = tuple(f for f, i in table.generated_positions if values[i] is None)
         sql, positions = self._st.insert(omitted)
-        row = await self._runner.fetchrow(sql, [values[i] for i in positions])
+        row = await self._runner.fetchrow(sql, [values[i] for i in positions], self._table)
         if row is None:
             msg = f"INSERT into {table.name} returned no row (a rule or trigger dropped it?)"
             raise DatabaseError(msg)
@@ -63,7 +96,7 @@ class PgTableOps(Generic[T]):
 
     async def get(self, key: Any) -> T:
         # _run rather than fetchrow: one coroutine fewer on the hottest path.
-        row = await self._reader._run("fetchrow", self._st.get, (key,))
+        row = await self._reader._run("fetchrow", self._st.get, (key,), self._table)
         if row is None:
             raise self._table.not_found(key)
         return self._table.from_record(row)
@@ -85,7 +118,7 @@ class PgTableOps(Generic[T]):
         key = table.key_of(entity)
         values = table.values(entity)
         args = [key, *(values[i] for i in self._st.update_positions)]
-        row = await self._runner.fetchrow(self._st.update, args)
+        row = await self._runner.fetchrow(self._st.update, args, self._table)
         if row is None:
             if table.version is not None and await self._runner.fetchval(
                 self._st.exists_key, (key,)
@@ -95,7 +128,7 @@ class PgTableOps(Generic[T]):
         return table.from_record(row)
 
     async def delete(self, key: Any) -> None:
-        status = await self._runner.execute(self._st.delete, (key,))
+        status = await self._runner.execute(self._st.delete, (key,), self._table)
         if rowcount(status) == 0:
             raise self._table.not_found(key)
 
@@ -105,12 +138,12 @@ class PgTableOps(Generic[T]):
         positions = upsert_positions(table, values, on)
         chosen = update_fields(table, positions, on, update)
         sql = self._st.upsert_one(positions, on, chosen)
-        row = await self._runner.fetchrow(sql, [values[i] for i in positions])
+        row = await self._runner.fetchrow(sql, [values[i] for i in positions], self._table)
         if row is None:
             # The row left unchanged was committed by another transaction
             # after this statement's snapshot was taken: a new statement sees it.
             at = [values[table.field_names.index(f)] for f in on]
-            row = await self._runner.fetchrow(self._st.by_values(on), at)
+            row = await self._runner.fetchrow(self._st.by_values(on), at, self._table)
         if row is None:
             msg = f"upsert into {table.name} returned no row"
             raise DatabaseError(msg)
@@ -126,29 +159,27 @@ class PgTableOps(Generic[T]):
         offset: int | None,
     ) -> list[T]:
         sql, args = self._st.select(conditions, orders, limit, offset)
-        return self._table.from_records(await self._reader.fetch(sql, args))
+        return self._table.from_records(await self._reader.fetch(sql, args, self._table))
 
     async def count(self, conditions: Sequence[Condition]) -> int:
         sql, args = self._st.count(conditions)
-        result: int = await self._reader.fetchval(sql, args)
+        result: int = await self._reader.fetchval(sql, args, self._table)
         return result
 
     async def exists(self, conditions: Sequence[Condition]) -> bool:
         sql, args = self._st.exists(conditions)
-        result: bool = await self._reader.fetchval(sql, args)
+        result: bool = await self._reader.fetchval(sql, args, self._table)
         return result
 
     async def delete_where(self, conditions: Sequence[Condition]) -> int:
         sql, args = self._st.delete_where(conditions)
-        return rowcount(await self._runner.execute(sql, args))
+        return rowcount(await self._runner.execute(sql, args, self._table))
 
     async def update_where(self, values: dict[str, Any], conditions: Sequence[Condition]) -> int:
-        from ._sql import arguments
-
         fields = tuple(values)
         sql, _ = self._st.update_where(fields, conditions)
         args = [*values.values(), *arguments(conditions)]
-        return rowcount(await self._runner.execute(sql, args))
+        return rowcount(await self._runner.execute(sql, args, self._table))
 
     async def page(
         self,
@@ -161,7 +192,7 @@ class PgTableOps(Generic[T]):
         if after is not None:
             args.extend(after)
         args.append(limit + 1)
-        rows = await self._reader.fetch(sql, args)
+        rows = await self._reader.fetch(sql, args, self._table)
         return self._table.from_records(rows[:limit]), len(rows) > limit
 
     # -- bulk -------------------------------------------------------------
@@ -191,12 +222,14 @@ class PgTableOps(Generic[T]):
             arrays = [list(column) for column in zip(*checked, strict=True)] or [
                 [] for _ in positions
             ]
-            stored = await self._runner.fetch(self._st.unnest_insert(positions), arrays)
+            stored = await self._runner.fetch(
+                self._st.unnest_insert(positions), arrays, self._table
+            )
             return table.from_records(stored)
         staging = self._st.staging_name
         with blame(table, entities, positions, ()):
             async with self._runner.atomic() as conn:
-                await call(conn, "execute", self._st.staging(positions), (), obs)
+                await call(conn, "execute", self._st.staging(positions), (), obs, table=table)
                 await copy(
                     conn,
                     table,
@@ -208,8 +241,8 @@ class PgTableOps(Generic[T]):
                     checked=rows,
                 )
                 insert = self._st.bulk_insert(positions, quote(staging))
-                stored = await call(conn, "fetch", insert, (), obs)
-                await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
+                stored = await call(conn, "fetch", insert, (), obs, table=table)
+                await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs, table=table)
         return table.from_records(stored)
 
     async def upsert_many(
@@ -232,7 +265,7 @@ class PgTableOps(Generic[T]):
                 positions, on, chosen, source=quote(staging), returning="(xmax = 0) AS inserted"
             )
         async with self._runner.atomic() as conn:
-            await call(conn, "execute", self._st.staging(positions), (), obs)
+            await call(conn, "execute", self._st.staging(positions), (), obs, table=table)
             given = await copy(
                 conn,
                 table,
@@ -243,8 +276,8 @@ class PgTableOps(Generic[T]):
                 obs=obs,
                 checked=rows,
             )
-            stored = await call(conn, "fetch", sql, (), obs)
-            await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs)
+            stored = await call(conn, "fetch", sql, (), obs, table=table)
+            await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs, table=table)
         if returning:
             return table.from_records(stored)
         # Rows left unchanged are not returned: the rest of those given.
@@ -268,37 +301,3 @@ class PgTableOps(Generic[T]):
     def cursor(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> Any:
         sql, args = self._st.select(conditions, orders)
         return open_cursor(self._reader, sql, args, self._table.from_record)
-
-
-def stream_rows(
-    runner: PgRunner,
-    sql: str,
-    args: Sequence[Any],
-    make: Any,
-    prefetch: int,
-    *,
-    make_many: Any = None,
-) -> Stream[Any]:
-    """A `Stream` of `make(row)` over a server-side cursor for `sql`.
-
-    `make_many(rows)`, if given, maps a whole batch (a list comprehension
-    with no call per row is measurably faster on big streams).
-    """
-    return Stream(PgSource(runner.reading(), sql, args, make, prefetch, make_many=make_many))
-
-
-@asynccontextmanager
-async def open_cursor(
-    runner: PgRunner, sql: str, args: Sequence[Any], make: Any
-) -> AsyncIterator[PgCursor[Any]]:
-    """``async with``: a `PgCursor` for `sql`, closed (and its connection freed) at the end."""
-    reading = runner.reading()
-    try:
-        lent = await reading.open()
-        cursor = PgCursor(lent, await lent.open_cursor(sql, args), make)
-        try:
-            yield cursor
-        finally:
-            cursor.closed = True
-    finally:
-        await asyncio.shield(reading.close())

@@ -16,12 +16,15 @@ from typing import Any, cast
 
 import asyncpg
 
-from ._bulk import failed_record, recheck, screens
-from ._checks import shown
-from ._mapping import Table, quote
-from ._observe import Observer
-from ._pg import DRIVER_ERRORS, Conn, gone
-from .errors import DataError, InvalidQuery, RepoError, translate
+from repo._bulk import failed_record, recheck, screens
+from repo._checks import shown
+from repo._columns import quote
+from repo._mapping import Table
+from repo._observe import Observer
+from repo.errors import DataError, InvalidQuery, RepoError
+
+from .connection import DRIVER_ERRORS, Conn, gone
+from .errors import translate
 
 __all__ = ["blame", "copy", "rowcount"]
 
@@ -64,7 +67,7 @@ async def copy(
         failed = None if isinstance(exc, RepoError) else failed_record(checked or rows)
         if failed is not None and _encoding(exc) and not gone(conn):
             raise unencodable(table, columns, *failed, exc) from exc
-        err = translate(exc, closed=gone(conn), context=f"COPY into {table.name}")
+        err = translate(exc, closed=gone(conn), context=f"COPY into {table.name}", table=table)
         if err is exc:
             raise
         raise err from exc

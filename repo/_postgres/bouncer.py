@@ -28,8 +28,9 @@ from typing import Any
 
 import asyncpg
 
-from ._dsn import mask_dsn
-from .errors import ConfigurationError
+from repo.errors import ConfigurationError
+
+from .dsn import mask_dsn
 
 __all__ = [
     "ENV_PGBOUNCER",

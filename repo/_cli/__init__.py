@@ -9,8 +9,8 @@ import os
 import sys
 from collections.abc import Sequence
 
-from ._dsn import ENV_DSN, mask_dsn
-from .errors import ConfigurationError, RepoError
+from repo._postgres.dsn import ENV_DSN, mask_dsn
+from repo.errors import ConfigurationError, RepoError
 
 __all__ = ["main"]
 
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "demo":
-            from ._demo import run_demo
+            from .demo import run_demo
 
             asyncio.run(
                 run_demo(

@@ -1,35 +1,18 @@
-"""How a connection is set up: json and jsonb as Python objects, then the user's `init`.
+"""JSON as PostgreSQL stores it: the text of a json or jsonb value, refused when it is not JSON.
 
-`Database.connect()` and `rollback_database()` prepare their connections
-here, so that a value travels the same way whichever one carries it.
-
-The codecs use PostgreSQL's binary format (for jsonb, a version byte 1, then
-the text), which asyncpg's COPY requires of every column: a text-format codec
-makes every bulk load into a table with a json or jsonb column fail. Their
-encoder is strict: only what JSON can hold (no NaN or Infinity, no sets,
-datetimes or Decimals, no keys that JSON cannot spell as strings, no lone
-surrogates) and, for jsonb, no NUL character, which PostgreSQL refuses in
-jsonb text. So a value that passes it is one the server stores as given,
-which lets screened bulk loads skip the client-side jsonb check.
+Both backends hold json values to the same rule: the PostgreSQL backend's
+codecs encode with `json_text`, and the in-memory backend stores what it
+gives back, so a value one refuses the other refuses too.
 """
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
-import asyncpg
-
-__all__ = [
-    "JsonRefused",
-    "json_codecs",
-    "json_text",
-    "prepare_connection",
-]
-
-InitHook = Callable[[asyncpg.Connection], Awaitable[None]]
+__all__ = ["JsonRefused", "json_text", "loads"]
 
 
 def _not_json(value: Any) -> Any:
@@ -37,7 +20,7 @@ def _not_json(value: Any) -> Any:
     raise TypeError(msg)
 
 
-_loads = json.loads
+loads = json.loads
 _dumps: Callable[[Any], str]
 _make = getattr(json.encoder, "c_make_encoder", None)
 if _make is not None:
@@ -87,41 +70,3 @@ def json_text(value: Any, *, jsonb: bool = True) -> str:
             msg = "a string or key holds a lone surrogate, which is not valid Unicode"
             raise JsonRefused(msg) from None
     return text
-
-
-def _encode_json(value: Any) -> bytes:
-    return json_text(value, jsonb=False).encode("utf-8")
-
-
-def _encode_jsonb(value: Any) -> bytes:
-    return b"\x01" + json_text(value).encode("utf-8")
-
-
-def _decode_json(data: bytes) -> Any:
-    # Decoded here: json.loads would sniff the encoding of bytes, in Python.
-    return _loads(data.decode("utf-8"))
-
-
-def _decode_jsonb(data: bytes) -> Any:
-    # The binary format's version byte: 1 is the only one there is.
-    return _loads(data[1:].decode("utf-8"))
-
-
-async def json_codecs(conn: asyncpg.Connection) -> None:
-    """json and jsonb to and from Python objects on `conn`, in the binary format."""
-    await conn.set_type_codec(
-        "json", encoder=_encode_json, decoder=_decode_json, schema="pg_catalog", format="binary"
-    )
-    await conn.set_type_codec(
-        "jsonb", encoder=_encode_jsonb, decoder=_decode_jsonb, schema="pg_catalog", format="binary"
-    )
-
-
-async def prepare_connection(
-    conn: asyncpg.Connection, *, json: bool = True, init: InitHook | None = None
-) -> None:
-    """Set `conn` up as `Database.connect()` does its own: the json codecs, then `init`."""
-    if json:
-        await json_codecs(conn)
-    if init is not None:
-        await init(conn)
