@@ -364,7 +364,12 @@ def translate(
         return err
     if isinstance(
         exc,
-        asyncpg.exceptions.ConnectionDoesNotExistError | ConnectionError | OSError,
+        asyncpg.exceptions.ConnectionDoesNotExistError
+        # No host of a multi-host DSN matches target_session_attrs (for a
+        # moment in a failover, every node is a standby): the server is away.
+        | asyncpg.exceptions.TargetServerAttributeNotMatched
+        | ConnectionError
+        | OSError,
     ) or (
         closed
         and isinstance(
