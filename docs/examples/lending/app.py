@@ -17,7 +17,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import attrs
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -116,6 +116,10 @@ Unit = Annotated[LendingUnit, Depends(unit_of_work, scope="function")]
 
 router = APIRouter()
 
+# A key as PostgreSQL stores it (bigint); anything else is refused with 422.
+MAX_ID = 2**63 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+
 
 class NewMember(BaseModel):
     name: str = Field(min_length=1, max_length=200)
@@ -130,8 +134,8 @@ class NewBook(BaseModel):
 
 
 class NewLoan(BaseModel):
-    member_id: int
-    book_id: int
+    member_id: int = Field(ge=1, le=MAX_ID)
+    book_id: int = Field(ge=1, le=MAX_ID)
 
 
 class NewFee(BaseModel):
@@ -150,7 +154,7 @@ async def add_book(body: NewBook, uow: Unit) -> dict[str, Any]:
 
 
 @router.get("/books/{book_id}")
-async def book(book_id: int, uow: Unit) -> dict[str, Any]:
+async def book(book_id: Id, uow: Unit) -> dict[str, Any]:
     found, available = await services.book_status(uow, book_id)
     return to_json(found) | {"available": available}
 
@@ -175,18 +179,18 @@ async def lend(body: NewLoan, request: Request, response: Response) -> dict[str,
 
 
 @router.post("/loans/{loan_id}/return")
-async def return_copy(loan_id: int, uow: Unit) -> dict[str, Any]:
+async def return_copy(loan_id: Id, uow: Unit) -> dict[str, Any]:
     return to_json(await services.return_copy(uow, loan_id))
 
 
 @router.put("/loans/{loan_id}/fee")
-async def set_fee(loan_id: int, body: NewFee, uow: Unit) -> dict[str, Any]:
+async def set_fee(loan_id: Id, body: NewFee, uow: Unit) -> dict[str, Any]:
     return to_json(await services.set_fee(uow, loan_id, body.fee))
 
 
 @router.get("/members/{member_id}/loans")
 async def member_loans(
-    member_id: int,
+    member_id: Id,
     uow: Unit,
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
