@@ -113,7 +113,6 @@ def make_project(directory: Path, dsn: str) -> None:
     from repo.migrations import init_project, run, upgrade
 
     shutil.copytree(EXAMPLE, directory / "lending", ignore=shutil.ignore_patterns("tests", "__*"))
-    (directory / "lending" / "__init__.py").write_text("")
     init_project(directory, tables="lending.tables:TABLES")
     # Nobody reads the bench's revision: no need to run ruff over it.
     ini = directory / "alembic.ini"
