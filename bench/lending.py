@@ -112,7 +112,9 @@ def make_project(directory: Path, dsn: str) -> None:
     """Copy the example into `directory` and migrate `dsn` to its head."""
     from repo.migrations import init_project, run, upgrade
 
-    shutil.copytree(EXAMPLE, directory / "lending", ignore=shutil.ignore_patterns("tests", "__*"))
+    shutil.copytree(
+        EXAMPLE, directory / "lending", ignore=shutil.ignore_patterns("tests", "__pycache__")
+    )
     init_project(directory, tables="lending.tables:TABLES")
     # Nobody reads the bench's revision: no need to run ruff over it.
     ini = directory / "alembic.ini"

@@ -134,7 +134,7 @@ async def test_concurrent_loans_over_http(client: httpx.AsyncClient, locks: bool
 
 
 async def test_rules_over_http(client: httpx.AsyncClient) -> None:
-    """A negative fee is refused by the table's CHECK constraint: 422, named."""
+    """A negative fee is refused by the table's CHECK constraint: 422."""
     ada = await a_member(client)
     book = await a_book(client, 1)
     loan = await client.post(
@@ -142,7 +142,6 @@ async def test_rules_over_http(client: httpx.AsyncClient) -> None:
     )
     refused = await client.put(f"/loans/{loan.json()['loan_id']}/fee", json={"fee": "-0.01"})
     assert (refused.status_code, refused.json()["error"]) == (422, "CheckViolation")
-    assert "ck_loan_fee_not_negative" in refused.json()["detail"]
 
 
 async def test_siblings_list_overdue_loans_over_http(client: httpx.AsyncClient) -> None:
