@@ -5,7 +5,9 @@ handed to the examples as ``$DATABASE_URL``, so they call ``Database.connect()``
 with no argument. A page's blocks run in order, in one namespace and one event
 loop, with top-level ``await`` allowed; a failure's traceback points at the
 line of the ``.md`` file. Fences in any other language (``sh``, ``text``, ...)
-are shown, not run.
+are shown, not run; so is a python fence that only includes a file
+(``--8<-- "lending/app.py"``, pymdownx.snippets): the file is real code, run
+by a test of its own (docs/project.md's example: tests/integration/test_project_guide.py).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ RUNNABLE = frozenset({"python", "py"})
 # typo such as ```pyhton cannot quietly stop an example from running.
 SHOWN = frozenset({"sh", "console", "text", "sql", "ini", "toml", "yaml"})
 
+_SNIPPET = re.compile(r"^\s*-{1,2}8<-{1,2}\s")
 _OPENING = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})[ \t]*(?P<info>[^`]*?)[ \t]*$")
 _databases = itertools.count(1)
 
@@ -50,6 +53,13 @@ class Block:
     language: str
     line: int
     source: str
+
+    @property
+    def runs(self) -> bool:
+        """Whether the block is code to run here: python, and not only files included."""
+        lines = [line for line in self.source.splitlines() if line.strip()]
+        included = bool(lines) and all(_SNIPPET.match(line) for line in lines)
+        return self.language in RUNNABLE and not included
 
 
 def blocks(text: str) -> list[Block]:
@@ -116,7 +126,7 @@ def _open_databases(namespace: dict[str, object]) -> list[Database]:
 async def _run_page(page: Path, code_blocks: list[Block], namespace: dict[str, object]) -> None:
     try:
         for block in code_blocks:
-            if block.language not in RUNNABLE:
+            if not block.runs:
                 continue
             # Padding with blank lines keeps line numbers those of the .md
             # file, so a traceback shows the failing line of the page.
@@ -180,6 +190,15 @@ def test_blocks_are_found_with_their_language_and_line() -> None:
         Block("", 13, "plain\n"),
     ]
     assert expected == blocks(text)
+
+
+def test_blocks_that_only_include_files_are_not_run() -> None:
+    """A python fence of snippet lines shows a file that its own test runs; others run."""
+    assert not Block("python", 3, '--8<-- "lending/app.py"\n\n').runs
+    assert not Block("python", 3, '--8<-- "lending/app.py"\n--8<-- "lending/tables.py"\n').runs
+    assert Block("python", 3, 'x = 1\n--8<-- "lending/app.py"\n').runs
+    assert not Block("sh", 3, "ls\n").runs
+    assert Block("py", 3, "x = 1\n").runs
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
