@@ -49,7 +49,7 @@ import asyncpg
 import attrs
 import httpx
 
-from repo._dsn import mask_dsn, resolve_dsn, with_database
+from repo._postgres.dsn import mask_dsn, resolve_dsn, with_database
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "lending"

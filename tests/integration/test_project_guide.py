@@ -25,7 +25,7 @@ import pytest
 
 import repo
 from repo import Repository
-from repo._dsn import with_database
+from repo._postgres.dsn import with_database
 from tests.conftest import ROOT, create_database, drop_database
 from tests.integration.test_project import repo_cmd
 
