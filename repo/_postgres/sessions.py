@@ -144,13 +144,20 @@ class PoolSession(SessionBase):
         conn = await pool.take()
         if self._raw:
             mark_raw(conn)
+        demoted = False
         try:
             return await call(conn, name, sql, args, self.obs, table=table)
+        except ReadOnlyViolation:
+            # A pool-level write refused as read-only: the server is a standby
+            # now (a failover demoted it), and so is every later statement on
+            # this connection; a fresh one finds the new primary.
+            demoted = True
+            raise
         finally:
             # Not shielded here: the only await in give_back on this path is
             # asyncpg's Pool.release, which shields itself, so a cancelled
             # call still returns its connection.
-            await pool.give_back(conn)
+            await pool.give_back(conn, discard=demoted)
 
     def sql(self, method: str) -> SessionBase:
         if self._raw:

@@ -34,7 +34,7 @@ from typing import Protocol
 from repo._observe import Observer
 from repo._options import TransactionOptions
 from repo._outcome import carry, outcome_unknown
-from repo.errors import ConnectionLost, RepoError
+from repo.errors import ConnectionLost, ReadOnlyViolation, RepoError
 
 from .connection import DRIVER_ERRORS, Conn, discard, gone, mark_raw
 from .run import call
@@ -202,7 +202,10 @@ async def atomically(transaction: Transaction) -> AsyncIterator[Conn]:
     conn = await transaction.begin()
     try:
         yield conn
-    except BaseException:
+    except BaseException as exc:
+        if isinstance(exc, ReadOnlyViolation):
+            # Refused as read-only: a standby now (see `Transaction`).
+            transaction.discard = True
         await transaction.rollback()
         await transaction.release()
         raise

@@ -10,7 +10,15 @@ from typing import Any, cast
 import asyncpg
 import pytest
 
-from repo import ConfigurationError, ConnectionLost, Database, InvalidState, PoolTimeout
+from repo import (
+    ConfigurationError,
+    ConnectionLost,
+    Database,
+    InvalidState,
+    PoolEvent,
+    PoolTimeout,
+    ReadOnlyViolation,
+)
 from repo._postgres.dsn import with_database
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
 
@@ -190,3 +198,32 @@ def test_repository_takes_a_repository_class() -> None:
     db = Database.connect("postgresql://x@localhost/db")
     with pytest.raises(InvalidState):
         db.repository(Brand)
+
+
+async def test_a_pool_level_write_refused_as_read_only_replaces_its_connection(dsn: str) -> None:
+    """A write answered with 25006 (a primary demoted to a standby) never reuses the connection.
+
+    Here every session is read-only, as every session of a demoted primary is:
+    each refused write, single or bulk, terminates its connection rather than
+    hand it to the next caller.
+    """
+    events: list[PoolEvent] = []
+
+    def hook(event: object) -> None:
+        if isinstance(event, PoolEvent) and event.kind == "connection_replaced":
+            events.append(event)
+
+    async with Database.connect(
+        dsn,
+        min_size=1,
+        max_size=2,
+        server_settings={"default_transaction_read_only": "on"},
+        on_event=hook,
+    ) as db:
+        brands = db.repository(BrandRepository)
+        with pytest.raises(ReadOnlyViolation):
+            await brands.add(Brand("acme"))
+        with pytest.raises(ReadOnlyViolation):
+            await brands.add_many([Brand("a"), Brand("b")])
+        assert len(events) == 2
+        assert await brands.count() == 0
