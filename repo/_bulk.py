@@ -261,7 +261,7 @@ def update_fields(
     """The fields overwritten on conflict: `update`, or every inserted one but `on` and the key."""
     inserted = [table.columns[i].field for i in positions]
     if update is None:
-        return tuple(f for f in inserted if f not in on and f != table.key)
+        return tuple(f for f in inserted if f not in on and f not in table.key_fields)
     for f in update:
         if f not in inserted:
             msg = f"upsert cannot update {f!r}: it is not among the inserted columns {inserted}"

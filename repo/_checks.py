@@ -160,14 +160,46 @@ def _key_value(spec: ColumnSpec) -> Callable[[Any], Any]:
     return lambda key: key
 
 
-def compile_key_check(spec: ColumnSpec, table: str) -> Callable[[Any, str], Any]:
+def compile_key_check(
+    specs: ColumnSpec | tuple[ColumnSpec, ...], table: str
+) -> Callable[[Any, str], Any]:
     """``check_key(key, where)``: `key` as looked up, or `InvalidQuery` naming it.
 
     A key of the wrong type cannot match any row, and PostgreSQL would only
     say "invalid input for query argument $1": it is refused here, on both
     backends, before any SQL is sent. Generated once per table, with the
-    common good key tested inline.
+    common good key tested inline. A composite key (several `specs`) is a
+    tuple (or list) of one value per part, in order: it comes back a tuple.
     """
+    if not isinstance(specs, tuple):
+        return _single_key_check(specs, table)
+    if len(specs) == 1:
+        return _single_key_check(specs[0], table)
+    parts = tuple(_single_key_check(spec, table) for spec in specs)
+    names = ", ".join(spec.field for spec in specs)
+    n = len(specs)
+
+    def check_key(key: Any, where: str) -> Any:
+        if type(key) is not tuple:
+            if not isinstance(key, tuple | list):
+                msg = (
+                    f"{where}: {table} has a composite key ({names}): give a tuple of "
+                    f"{n} values, got {shown(key)} ({type(key).__name__})"
+                )
+                raise InvalidQuery(msg)
+            key = tuple(key)
+        if len(key) != n:
+            msg = (
+                f"{where}: {table} has a composite key ({names}): give a tuple of {n} "
+                f"values, got {len(key)}: {shown(key)}"
+            )
+            raise InvalidQuery(msg)
+        return tuple([check(part, where) for check, part in zip(parts, key, strict=True)])
+
+    return check_key
+
+
+def _single_key_check(spec: ColumnSpec, table: str) -> Callable[[Any, str], Any]:
     plan = plan_of(spec)
     of_type = None if plan is None else plan.check
     value_of = _key_value(spec)

@@ -66,19 +66,31 @@ def quote(name: str) -> str:
 
 
 def column_spec(
-    f: attrs.Attribute[Any], col: Column, hint: Any, where: str, *, key: str, generated: bool
+    f: attrs.Attribute[Any],
+    col: Column,
+    hint: Any,
+    where: str,
+    *,
+    key: tuple[str, ...],
+    generated: bool,
 ) -> ColumnSpec:
-    """The resolved mapping of the field `f` (annotated `hint`), with its `Column` overrides."""
+    """The resolved mapping of the field `f` (annotated `hint`), with its `Column` overrides.
+
+    `key` holds the key's fields: a single key field that defaults to None
+    (and admits it) is generated; no part of a composite key is.
+    """
     tp, optional = unwrap_optional(hint)
     sql_type = col.type or sql_type_of(tp, where)
     kind, array = kind_of(sql_type)
     element, element_nullable = (element_of(tp) or (Any, True)) if array else (tp, False)
     if (found := enum_class(element)) is not None:
         check_enum(found, where)
-    is_generated = col.generated or generated or (f.name == key and f.default is None and optional)
+    is_generated = (
+        col.generated or generated or (key == (f.name,) and f.default is None and optional)
+    )
     nullable = col.nullable
     if nullable is None:
-        nullable = optional and not is_generated and f.name != key
+        nullable = optional and not is_generated and f.name not in key
     return ColumnSpec(
         field=f.name,
         init_name=f.alias or f.name,
@@ -149,31 +161,62 @@ class Referenced(Protocol):
     def name(self) -> str: ...
 
     @property
-    def key(self) -> str: ...
+    def key_columns(self) -> tuple[str, ...]: ...
 
-    def column_of(self, name: str) -> str: ...
+
+def _columns(value: Sequence[str] | None) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return (value,)
+    return tuple(value)
 
 
 @attrs.frozen
 class ForeignKey:
-    """A reference from a column to another table's key (or `column`)."""
+    """A reference from one field (or several) to another table's key, or to `columns`.
+
+    In ``Table(..., foreign_keys={...})`` the mapping's key names the
+    referencing field, or a tuple of fields for a composite reference
+    (``{("order_no", "line_no"): ORDER_LINES}``); they reference, in order,
+    the target's key (one column per field), or the target columns
+    `columns` (`column` for one). A target given by name needs them.
+    `on_delete` (``CASCADE``, ``SET NULL``, ...) is the action on delete of
+    the referenced row.
+    """
 
     table: Referenced | str
     column: str | None = None
     on_delete: str | None = None
+    columns: tuple[str, ...] | None = attrs.field(default=None, converter=_columns)
 
     @property
     def target_table(self) -> str:
         return self.table if isinstance(self.table, str) else self.table.name
 
     @property
-    def target_column(self) -> str:
-        if self.column is not None:
-            return self.column
-        if isinstance(self.table, str):
-            msg = f"ForeignKey to {self.table!r} given by name needs column="
+    def target_columns(self) -> tuple[str, ...]:
+        """The referenced columns, in the order of the referencing fields."""
+        if self.columns is not None and self.column is not None:
+            msg = f"ForeignKey to {self.target_table!r}: give column= or columns=, not both"
             raise InvalidQuery(msg)
-        return self.table.column_of(self.table.key)
+        if self.columns is not None:
+            return self.columns
+        if self.column is not None:
+            return (self.column,)
+        if isinstance(self.table, str):
+            msg = f"ForeignKey to {self.table!r} given by name needs column= (or columns=)"
+            raise InvalidQuery(msg)
+        return self.table.key_columns
+
+    @property
+    def target_column(self) -> str:
+        """The referenced column of a one-column reference."""
+        found = self.target_columns
+        if len(found) != 1:
+            msg = f"ForeignKey to {self.target_table!r} references {len(found)} columns"
+            raise InvalidQuery(msg)
+        return found[0]
 
 
 @attrs.frozen
@@ -209,11 +252,23 @@ class UniqueSpec:
 
 @attrs.frozen
 class ForeignKeySpec:
+    """A resolved foreign key: the referencing `fields` and the `target_columns`, in order."""
+
     name: str
-    field: str
+    fields: tuple[str, ...]
     target_table: str
-    target_column: str
+    target_columns: tuple[str, ...]
     on_delete: str | None
+
+    @property
+    def field(self) -> str:
+        """The referencing field of a one-column foreign key."""
+        return self.fields[0]
+
+    @property
+    def target_column(self) -> str:
+        """The referenced column of a one-column foreign key."""
+        return self.target_columns[0]
 
 
 @attrs.frozen

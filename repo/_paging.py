@@ -60,15 +60,16 @@ class Page(Generic[T]):
 
 
 def keyset_order(table: Table[Any], order_by: str | Sequence[str] | None) -> tuple[Order, ...]:
-    """The unique ordering a page walks: `order_by` with the key appended as tie-breaker.
+    """The unique ordering a page walks: `order_by` with the key appended as tie-breaker
+    (each part of a composite key that `order_by` does not name, in order).
 
     All keys go the same direction (so a row comparison applies) and none may
     be nullable (NULLs have no place in a keyset).
     """
     orders = parse_order(table, order_by)
-    if not any(o.field == table.key for o in orders):
-        descending = orders[-1].descending if orders else False
-        orders = (*orders, Order(table.key, descending))
+    descending = orders[-1].descending if orders else False
+    named = {o.field for o in orders}
+    orders = (*orders, *(Order(f, descending) for f in table.key_fields if f not in named))
     if len({o.descending for o in orders}) > 1:
         msg = "page(order_by=...) keys must all go the same direction (all 'x' or all '-x')"
         raise InvalidQuery(msg)

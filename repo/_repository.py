@@ -157,7 +157,7 @@ class Repository(Generic[T]):
             raise InvalidQuery(msg)
         for name, value in set.items():
             table.field(name, purpose="update_where set=")
-            if name == table.key:
+            if name in table.key_fields:
                 msg = f"update_where cannot change the key {name!r}"
                 raise InvalidQuery(msg)
             table.check_value(name, value, "update_where(set=...)")
@@ -176,9 +176,10 @@ class Repository(Generic[T]):
         (else `StaleEntity`) and the returned entity carries the next one.
         """
         table = self.table
-        if table.key_of(table.check_entity(entity)) is None:
+        if table.lacks_key(table.check_entity(entity)):
+            missing = [f for f in table.key_fields if getattr(entity, f) is None]
             msg = (
-                f"update needs the key: {table.entity.__name__}.{table.key} is None "
+                f"update needs the key: {table.entity.__name__}.{missing[0]} is None "
                 "(add the entity first, or use the one add() returned)"
             )
             raise InvalidQuery(msg)
@@ -186,7 +187,7 @@ class Repository(Generic[T]):
 
     async def delete(self, key: Any) -> None:
         """Delete the row with `key`; `NotFound` if there is none, `InvalidQuery` for a key
-        of the wrong type."""
+        of the wrong type (or, for a composite key, not a tuple of one value per part)."""
         await self.ops.delete(self.table.check_key(key, "delete()"))
 
     # -- reads ----------------------------------------------------------
@@ -195,7 +196,8 @@ class Repository(Generic[T]):
         """The entity with `key`; `NotFound` if there is none.
 
         A key of the wrong type is refused with `InvalidQuery`; the str of a
-        UUID stands for the UUID.
+        UUID stands for the UUID. A composite key is a tuple of one value per
+        key field, in the order `Table(key=...)` names them.
         """
         return await self.ops.get(self.table.check_key(key, "get()"))
 
@@ -247,10 +249,11 @@ class Repository(Generic[T]):
     ) -> Page[T]:
         """One page of `limit` entities by keyset, after the token `after` (``None``: the first).
 
-        Ordered by the key, or by `order_by` with the key as tie-breaker (all
-        one direction, none nullable). ``page.next`` is the token for the
-        next page, ``None`` on the last. Rows inserted between pages are never
-        skipped or repeated, and no page scans the ones before it.
+        Ordered by the key, or by `order_by` with the key (every part of a
+        composite one) as tie-breaker (all one direction, none nullable).
+        ``page.next`` is the token for the next page, ``None`` on the last.
+        Rows inserted between pages are never skipped or repeated, and no
+        page scans the ones before it.
         """
         table = self.table
         if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:

@@ -95,19 +95,25 @@ class PgTableOps(Generic[T]):
         return table.from_record(row)
 
     async def get(self, key: Any) -> T:
+        table = self._table
         # _run rather than fetchrow: one coroutine fewer on the hottest path.
-        row = await self._reader._run("fetchrow", self._st.get, (key,), self._table)
+        args = key if table.composite else (key,)
+        row = await self._reader._run("fetchrow", self._st.get, args, table)
         if row is None:
-            raise self._table.not_found(key)
-        return self._table.from_record(row)
+            raise table.not_found(key)
+        return table.from_record(row)
 
     async def get_many(self, keys: Sequence[Any]) -> list[T]:
         if not keys:
             return []
-        rows = await self._reader.fetch(self._st.get_many, (list(keys),))
         table = self._table
-        at = table.key_position
-        found = {row[at]: row for row in rows}
+        if table.composite:
+            args: Sequence[Any] = [list(part) for part in zip(*keys, strict=True)]
+        else:
+            args = (list(keys),)
+        rows = await self._reader.fetch(self._st.get_many, args)
+        row_key = table.row_key
+        found = {row_key(row): row for row in rows}
         missing = [k for k in keys if k not in found]
         if missing:
             raise table.not_found(missing)
@@ -117,18 +123,18 @@ class PgTableOps(Generic[T]):
         table = self._table
         key = table.key_of(entity)
         values = table.values(entity)
-        args = [key, *(values[i] for i in self._st.update_positions)]
+        args = [*table.key_args(key), *(values[i] for i in self._st.update_positions)]
         row = await self._runner.fetchrow(self._st.update, args, self._table)
         if row is None:
             if table.version is not None and await self._runner.fetchval(
-                self._st.exists_key, (key,)
+                self._st.exists_key, table.key_args(key)
             ):
                 raise table.stale(key, getattr(entity, table.version))
             raise self._table.not_found(key)
         return table.from_record(row)
 
     async def delete(self, key: Any) -> None:
-        status = await self._runner.execute(self._st.delete, (key,), self._table)
+        status = await self._runner.execute(self._st.delete, self._table.key_args(key), self._table)
         if rowcount(status) == 0:
             raise self._table.not_found(key)
 

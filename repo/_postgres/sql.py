@@ -31,11 +31,11 @@ class Statements(Generic[T]):
         self.table = table
         t = table.qualified_name
         cols = table.select_list
-        key = quote(table.key_column)
-        self.get = f"SELECT {cols} FROM {t} WHERE {key} = $1"
-        self.get_many = f"SELECT {cols} FROM {t} WHERE {key} = ANY($1)"
-        self.delete = f"DELETE FROM {t} WHERE {key} = $1"
-        self.exists_key = f"SELECT EXISTS (SELECT 1 FROM {t} WHERE {key} = $1)"
+        key = self.key_match()
+        self.get = f"SELECT {cols} FROM {t} WHERE {key}"
+        self.get_many = f"SELECT {cols} FROM {t} WHERE {self._key_in()}"
+        self.delete = f"DELETE FROM {t} WHERE {key}"
+        self.exists_key = f"SELECT EXISTS (SELECT 1 FROM {t} WHERE {key})"
         self._insert: dict[tuple[str, ...], tuple[str, tuple[int, ...]]] = {}
         self._select: dict[Shape, str] = {}
         self._count: dict[Shape, str] = {}
@@ -45,14 +45,31 @@ class Statements(Generic[T]):
         self.staging_name = f"_repo_stage_{table.name}"
         self._build_update()
 
+    def key_match(self, start: int = 0) -> str:
+        """``"k" = $1``, or ``"a" = $1 AND "b" = $2`` for a composite key (after `start`)."""
+        return " AND ".join(
+            f"{quote(c)} = ${n}" for n, c in enumerate(self.table.key_columns, start + 1)
+        )
+
+    def _key_in(self) -> str:
+        """The key among those of $1 (an array); $1, $2, ... one array per part if composite."""
+        table = self.table
+        if not table.composite:
+            return f"{quote(table.key_columns[0])} = ANY($1)"
+        cols = ", ".join(quote(c) for c in table.key_columns)
+        arrays = ", ".join(
+            f"${n}::{table.field(f).sql_type}[]" for n, f in enumerate(table.key_fields, 1)
+        )
+        return f"({cols}) IN (SELECT * FROM unnest({arrays}))"
+
     def _build_update(self) -> None:
         table = self.table
         t = table.qualified_name
-        key = table.key
-        self.update_fields = tuple(f for f in table.field_names if f != key)
+        keys = table.key_fields
+        self.update_fields = tuple(f for f in table.field_names if f not in keys)
         self.update_positions = tuple(table.field_names.index(f) for f in self.update_fields)
         sets = []
-        for i, f in enumerate(self.update_fields, start=2):
+        for i, f in enumerate(self.update_fields, start=len(keys) + 1):
             column = quote(table.column_of(f))
             if f == table.version:
                 sets.append(f"{column} = {column} + 1")
@@ -62,11 +79,11 @@ class Statements(Generic[T]):
                 sets.append(f"{column} = COALESCE(${i}, {column})")
             else:
                 sets.append(f"{column} = ${i}")
-        where = f"{quote(table.key_column)} = $1"
+        where = self.key_match()
         if table.version is not None:
-            version_at = 2 + self.update_fields.index(table.version)
+            version_at = len(keys) + 1 + self.update_fields.index(table.version)
             where += f" AND {quote(table.column_of(table.version))} = ${version_at}"
-        set_sql = ", ".join(sets) if sets else f"{quote(table.key_column)} = $1"
+        set_sql = ", ".join(sets) if sets else f"{quote(table.key_columns[0])} = $1"
         self.update = f"UPDATE {t} SET {set_sql} WHERE {where} RETURNING {table.select_list}"
 
     def insert(self, omitted: tuple[str, ...]) -> tuple[str, tuple[int, ...]]:

@@ -139,7 +139,7 @@ def _column(spec: ColumnSpec, table: Table[Any]) -> sa.Column[Any]:
     server_default = sa.text(spec.server_default) if spec.server_default else None
     if (
         spec.generated
-        and spec.field == table.key
+        and (spec.field,) == table.key_fields
         and server_default is None
         and isinstance(type_, sa.Integer)
     ):
@@ -150,7 +150,7 @@ def _column(spec: ColumnSpec, table: Table[Any]) -> sa.Column[Any]:
         spec.column,
         type_,
         *extra,
-        nullable=spec.nullable and spec.field != table.key,
+        nullable=spec.nullable and spec.field not in table.key_fields,
         server_default=server_default,
     )
 
@@ -161,18 +161,18 @@ def _schemas(tables: Iterable[Table[Any]]) -> Mapping[str, str | None]:
 
 def _add(table: Table[Any], meta: sa.MetaData, schemas: Mapping[str, str | None]) -> None:
     items: list[Any] = [_column(spec, table) for spec in table.columns]
-    items.append(sa.PrimaryKeyConstraint(table.key_column, name=table.primary_key_name))
+    items.append(sa.PrimaryKeyConstraint(*table.key_columns, name=table.primary_key_name))
     for u in table.unique:
         items.append(
             sa.UniqueConstraint(*(table.column_of(f) for f in u.fields), name=u.name),
         )
     for fk in table.foreign_keys:
         schema = schemas.get(fk.target_table, table.schema)
-        target = f"{fk.target_table}.{fk.target_column}"
+        prefix = f"{schema}.{fk.target_table}" if schema else fk.target_table
         items.append(
             sa.ForeignKeyConstraint(
-                [table.column_of(fk.field)],
-                [f"{schema}.{target}" if schema else target],
+                [table.column_of(f) for f in fk.fields],
+                [f"{prefix}.{column}" for column in fk.target_columns],
                 name=fk.name,
                 ondelete=fk.on_delete,
             )

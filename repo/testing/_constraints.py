@@ -32,7 +32,7 @@ def check_not_null(table: Table[Any], row: Row) -> None:
 
 
 def _constraints(table: Table[Any]) -> list[tuple[str, tuple[int, ...]]]:
-    found: list[tuple[str, tuple[int, ...]]] = [(table.primary_key_name, (table.key_position,))]
+    found: list[tuple[str, tuple[int, ...]]] = [(table.primary_key_name, table.key_positions)]
     for u in table.unique:
         found.append((u.name, tuple(table.field_names.index(f) for f in u.fields)))
     return found
@@ -98,29 +98,41 @@ class Uniques:
 _NONE: Any = object()
 
 
-def _target_exists(txn: Transaction, target: Table[Any], column: str, value: Any) -> bool:
-    if target.key_column == column:
-        return txn.get(target.name, value) is not None
-    at = [c.column for c in target.columns].index(column)
-    return any(row[at] == value for _, row in txn.rows(target.name))
+def _target_exists(
+    txn: Transaction, target: Table[Any], columns: tuple[str, ...], values: tuple[Any, ...]
+) -> bool:
+    if target.key_columns == columns:
+        return txn.get(target.name, values if target.composite else values[0]) is not None
+    names = [c.column for c in target.columns]
+    at = [names.index(c) for c in columns]
+    return any(
+        all(row[i] == v for i, v in zip(at, values, strict=True))
+        for _, row in txn.rows(target.name)
+    )
+
+
+def _shown(values: tuple[Any, ...]) -> str:
+    return ", ".join(str(v) for v in values)
 
 
 def check_foreign_keys(txn: Transaction, table: Table[Any], row: Row) -> None:
-    """Every non-NULL foreign key of `row` points at a visible row."""
+    """Every foreign key of `row` with no NULL part points at a visible row (MATCH SIMPLE)."""
     for fk in table.foreign_keys:
-        value = row[table.field_names.index(fk.field)]
-        if value is None:
+        values = tuple(row[table.field_names.index(f)] for f in fk.fields)
+        if None in values:
             continue
         target = txn.store.tables.get(fk.target_table)
-        if target is None or not _target_exists(txn, target, fk.target_column, value):
-            column = table.column_of(fk.field)
+        if target is None or not _target_exists(txn, target, fk.target_columns, values):
+            columns = tuple(table.column_of(f) for f in fk.fields)
+            listed = ", ".join(columns)
             msg = (
                 f"ForeignKeyViolation: constraint {fk.name!r} on {table.name!r} "
-                f"(columns: {column}) violated: insert or update on table "
+                f"(columns: {listed}) violated: insert or update on table "
                 f'"{table.name}" violates foreign key constraint "{fk.name}" '
-                f'[Key ({column})=({value}) is not present in table "{fk.target_table}".]'
+                f"[Key ({listed})=({_shown(values)}) is not present in table "
+                f'"{fk.target_table}".]'
             )
-            raise ForeignKeyViolation(msg, table=table.name, constraint=fk.name, columns=(column,))
+            raise ForeignKeyViolation(msg, table=table.name, constraint=fk.name, columns=columns)
 
 
 def _referencing(txn: Transaction, table: Table[Any]) -> Iterable[tuple[Table[Any], Any]]:
@@ -135,9 +147,15 @@ def delete_row(txn: Transaction, table: Table[Any], key: Any, row: Row) -> None:
     txn.put(table.name, key, None)
     columns = [c.column for c in table.columns]
     for child, fk in _referencing(txn, table):
-        value = row[columns.index(fk.target_column)]
-        at = child.field_names.index(fk.field)
-        holders = [(k, r) for k, r in txn.rows(child.name) if r[at] == value]
+        values = tuple(row[columns.index(c)] for c in fk.target_columns)
+        if None in values:
+            continue
+        at = [child.field_names.index(f) for f in fk.fields]
+        holders = [
+            (k, r)
+            for k, r in txn.rows(child.name)
+            if all(r[i] == v for i, v in zip(at, values, strict=True))
+        ]
         if not holders:
             continue
         action = (fk.on_delete or "NO ACTION").upper()
@@ -147,17 +165,22 @@ def delete_row(txn: Transaction, table: Table[Any], key: Any, row: Row) -> None:
                     delete_row(txn, child, k, r)
         elif action == "SET NULL":
             for k, r in holders:
-                txn.put(child.name, k, (*r[:at], None, *r[at + 1 :]))
+                txn.put(child.name, k, tuple(None if i in at else v for i, v in enumerate(r)))
         else:
-            column = child.column_of(fk.field)
+            listed = ", ".join(child.column_of(f) for f in fk.fields)
             msg = (
                 f"ForeignKeyViolation: constraint {fk.name!r} on {child.name!r} "
-                f"(columns: {column}) violated: update or delete on table "
+                f"(columns: {listed}) violated: update or delete on table "
                 f'"{table.name}" violates foreign key constraint "{fk.name}" on table '
-                f'"{child.name}" [Key ({fk.target_column})=({value}) is still referenced '
-                f'from table "{child.name}".]'
+                f'"{child.name}" [Key ({", ".join(fk.target_columns)})=({_shown(values)}) is '
+                f'still referenced from table "{child.name}".]'
             )
-            raise ForeignKeyViolation(msg, table=child.name, constraint=fk.name, columns=(column,))
+            raise ForeignKeyViolation(
+                msg,
+                table=child.name,
+                constraint=fk.name,
+                columns=tuple(child.column_of(f) for f in fk.fields),
+            )
 
 
 def check_commit(txn: Transaction) -> None:

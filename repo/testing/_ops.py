@@ -100,13 +100,13 @@ class MemoryTableOps(Generic[T]):
 
     def _insert(self, txn: Transaction, uniques: Uniques, row: Row) -> None:
         check_not_null(self._table, row)
-        key = row[self._table.key_position]
+        key = self._table.row_key(row)
         uniques.write(key, None, row)
         txn.put(self._name, key, row)
 
     def _replace(self, txn: Transaction, uniques: Uniques, old: Row, new: Row) -> None:
         check_not_null(self._table, new)
-        key = old[self._table.key_position]
+        key = self._table.row_key(old)
         uniques.write(key, old, new)
         txn.put(self._name, key, new)
 
@@ -124,8 +124,17 @@ class MemoryTableOps(Generic[T]):
             check_foreign_keys(txn, self._table, row)
         return self._make(row)
 
+    def _key(self, key: Any) -> Any:
+        """A checked key as the store holds it (a tuple for a composite key)."""
+        table = self._table
+        if table.composite:
+            return tuple(
+                coerce_value(table, f, v) for f, v in zip(table.key_fields, key, strict=True)
+            )
+        return coerce_value(table, table.key_fields[0], key)
+
     async def get(self, key: Any) -> T:
-        key = coerce_value(self._table, self._table.key, key)
+        key = self._key(key)
         async with self._session.statement(write=False) as txn:
             row = txn.get(self._name, key)
         if row is None:
@@ -135,7 +144,7 @@ class MemoryTableOps(Generic[T]):
     async def get_many(self, keys: Sequence[Any]) -> list[T]:
         if not keys:
             return []
-        keys = [coerce_value(self._table, self._table.key, key) for key in keys]
+        keys = [self._key(key) for key in keys]
         async with self._session.statement(write=False) as txn:
             found = {k: txn.get(self._name, k) for k in keys}
         missing = [k for k in keys if found[k] is None]
@@ -146,7 +155,7 @@ class MemoryTableOps(Generic[T]):
     async def update(self, entity: T) -> T:
         table = self._table
         values = coerce_row(table, table.values(entity))
-        key = values[table.key_position]
+        key = table.row_key(values)
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
@@ -165,7 +174,7 @@ class MemoryTableOps(Generic[T]):
         return self._make(new)
 
     async def delete(self, key: Any) -> None:
-        key = coerce_value(self._table, self._table.key, key)
+        key = self._key(key)
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:
@@ -209,7 +218,7 @@ class MemoryTableOps(Generic[T]):
         if holder is None:
             self._insert(txn, uniques, proposed)
             if affected is not None:
-                affected.add(proposed[table.key_position])
+                affected.add(table.row_key(proposed))
             return proposed, "inserted"
         key = holder
         if affected is not None and key in affected:
@@ -271,10 +280,10 @@ class MemoryTableOps(Generic[T]):
         conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=True) as txn:
             rows = self._select(txn, conditions)
-            at = self._table.key_position
+            row_key = self._table.row_key
             for row in rows:
-                if txn.get(self._name, row[at]) is not None:
-                    delete_row(txn, self._table, row[at], row)
+                if txn.get(self._name, row_key(row)) is not None:
+                    delete_row(txn, self._table, row_key(row), row)
         return len(rows)
 
     async def update_where(self, values: dict[str, Any], conditions: Sequence[Condition]) -> int:

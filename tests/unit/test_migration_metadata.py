@@ -184,6 +184,34 @@ def test_foreign_keys_reach_other_schemas_and_carry_on_delete() -> None:
     ) in ddl
 
 
+def test_a_composite_key_is_one_primary_key_with_no_identity() -> None:
+    """key=(a, b) is PRIMARY KEY (a, b) named pk_<table>; a foreign key to it names both."""
+
+    @attrs.frozen
+    class Line:
+        order_no: int
+        line_no: int
+        sku: str
+
+    @attrs.frozen
+    class Ship:
+        order_no: int
+        line_no: int
+        ship_id: int | None = None
+
+    lines = Table("line", Line, key=("order_no", "line_no"))
+    ships = Table("ship", Ship, key="ship_id", foreign_keys={("order_no", "line_no"): lines})
+    meta = metadata([lines, ships])
+    line_ddl = _ddl(meta, "line")
+    assert "CONSTRAINT pk_line PRIMARY KEY (order_no, line_no)" in line_ddl
+    assert "IDENTITY" not in line_ddl
+    assert "order_no BIGINT NOT NULL, line_no BIGINT NOT NULL" in line_ddl
+    assert (
+        "CONSTRAINT fk_ship_order_no_line_no_line FOREIGN KEY(order_no, line_no) "
+        "REFERENCES line (order_no, line_no)"
+    ) in _ddl(meta, "ship")
+
+
 def test_a_table_listed_twice_is_refused() -> None:
     """Listing one table twice is a configuration mistake, said as such."""
     with pytest.raises(ConfigurationError, match="brand"):
