@@ -73,6 +73,9 @@ async def bouncer_dsn(servers: tuple[Postgres, PgBouncer], monkeypatch: pytest.M
     return bouncer.dsn("test")
 
 
+# The whole contract suite again, through PgBouncer: longer than the default
+# per-test bound on a loaded machine.
+@pytest.mark.timeout(600)
 def test_contract_suites_pass_through_pgbouncer(servers: tuple[Postgres, PgBouncer]) -> None:
     """The contract suite and the Postgres-only suites of repositories, units of work,
     streams, bulk loads and products pass through PgBouncer."""
@@ -108,7 +111,7 @@ def test_contract_suites_pass_through_pgbouncer(servers: tuple[Postgres, PgBounc
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=560,
         check=False,
     )
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
