@@ -18,6 +18,8 @@ from repo import (
     InvalidQuery,
     InvalidState,
     LockNotAvailable,
+    NotFound,
+    QueryCanceled,
     Repository,
     SerializationFailure,
     Table,
@@ -296,3 +298,79 @@ async def test_two_units_waiting_on_each_others_rows_are_a_deadlock(items: AnyDa
 
     outcomes = await asyncio.wait_for(asyncio.gather(unit(1, 2), unit(2, 1)), BOUND)
     assert sorted(outcomes) == ["deadlock", "done"]
+
+
+async def test_a_row_that_stops_matching_while_waited_for_is_passed_over(
+    items: AnyDatabase,
+) -> None:
+    """A unit waiting on a row reads it again once the holder commits: a row the holder
+    changed so that it no longer matches is not returned, the next one is."""
+    locked = asyncio.Event()
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with Work(items) as uow:
+            item = await uow.items.get(1, for_update=True)
+            locked.set()
+            await release.wait()
+            await uow.items.update(attrs.evolve(item, status="taken"))
+
+    async def claimer() -> list[Item]:
+        await locked.wait()
+        async with Work(items) as uow:
+            return await uow.items.find(status="free", order_by="item_id", limit=1, for_update=True)
+
+    first = asyncio.create_task(holder())
+    second = asyncio.create_task(claimer())
+    await locked.wait()
+    assert await _still_waiting(second)
+    release.set()
+    await asyncio.wait_for(first, BOUND)
+    got = await asyncio.wait_for(second, BOUND)
+    assert [i.item_id for i in got] == [2]
+
+
+async def test_a_row_another_unit_wrote_is_locked_by_that_write(items: AnyDatabase) -> None:
+    """A row updated by a unit still open counts as locked FOR UPDATE: nowait refuses
+    it, skip_locked passes it over."""
+    async with Work(items) as writer:
+        await writer.items.update(Item("renamed", item_id=1))
+        async with Work(items) as other:
+            with pytest.raises(LockNotAvailable):
+                async with other.savepoint():
+                    await other.items.get(1, for_share=True, nowait=True)
+            got = await other.items.find_one(for_update=True, skip_locked=True, item_id=1)
+            assert got is None
+
+
+async def test_a_lock_wait_ends_at_the_units_statement_timeout(items: AnyDatabase) -> None:
+    """Without lock_timeout, statement_timeout bounds a wait for a row lock:
+    QueryCanceled."""
+    async with Work(items) as holder:
+        await holder.items.get(2, for_update=True)
+        async with Work(items, statement_timeout=0.2) as waiter:
+            with pytest.raises(QueryCanceled):
+                await asyncio.wait_for(waiter.items.find(item_id=2, for_share=True), BOUND)
+            await waiter.rollback()
+
+
+async def test_get_with_a_lock_of_a_missing_key_is_not_found(items: AnyDatabase) -> None:
+    """get(for_update=True) of a key no row has raises NotFound, as without a lock."""
+    async with Work(items) as uow:
+        with pytest.raises(NotFound):
+            await uow.items.get(99, for_update=True)
+        assert await uow.items.get(5, for_share=True, nowait=True) == Item("item 5", item_id=5)
+
+
+async def test_the_locks_end_with_the_unit_whether_it_commits_or_rolls_back(
+    items: AnyDatabase,
+) -> None:
+    """After a unit commits, and after one rolls back, its rows are free for others."""
+    async with Work(items) as uow:
+        await uow.items.find(for_update=True)
+    with pytest.raises(RuntimeError):
+        async with Work(items) as uow:
+            await uow.items.find(for_share=True)
+            raise RuntimeError
+    async with Work(items) as after:
+        assert len(await after.items.find(for_update=True, nowait=True)) == 5
