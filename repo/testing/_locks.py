@@ -46,6 +46,8 @@ class RowLocks:
     def __init__(self) -> None:
         self.exclusive: dict[Slot, int] = {}
         self.shared: dict[Slot, set[int]] = {}
+        # The slots each transaction holds a lock on, to release them at its end.
+        self.held: dict[int, set[Slot]] = {}
         # A transaction waiting on a lock: the transactions it waits for.
         self.waits_for: dict[int, set[int]] = {}
         self._waiters: list[asyncio.Future[None]] = []
@@ -62,25 +64,41 @@ class RowLocks:
         """Record `me`'s lock on `slot` (free of conflicts); the undo, or None if it held one."""
         if self.exclusive.get(slot) == me:
             return None
-        sharers = self.shared.setdefault(slot, set())
-        had_share = me in sharers
+        had_share = me in self.shared.get(slot, ())
         if exclusive:
             self.exclusive[slot] = me
-            sharers.discard(me)
+            self._unshare(slot, me)
         elif had_share:
             return None
         else:
-            sharers.add(me)
+            self.shared.setdefault(slot, set()).add(me)
+        self.held.setdefault(me, set()).add(slot)
         return LockUndo(self, slot, me, had_share)
 
-    def release(self, me: int) -> None:
-        """Drop every lock `me` holds (its transaction ended)."""
-        for slot in [s for s, t in self.exclusive.items() if t == me]:
-            del self.exclusive[slot]
-        for slot, sharers in list(self.shared.items()):
+    def _unshare(self, slot: Slot, me: int) -> None:
+        sharers = self.shared.get(slot)
+        if sharers is not None:
             sharers.discard(me)
             if not sharers:
                 del self.shared[slot]
+
+    def drop(self, slot: Slot, me: int, keep_share: bool = False) -> None:
+        """Give up `me`'s lock on `slot` (back to a shared one if `keep_share`)."""
+        if self.exclusive.get(slot) == me:
+            del self.exclusive[slot]
+        if keep_share:
+            self.shared.setdefault(slot, set()).add(me)
+        else:
+            self._unshare(slot, me)
+            self.held.get(me, set()).discard(slot)
+        self.wake()
+
+    def release(self, me: int) -> None:
+        """Drop every lock `me` holds (its transaction ended), and wake the waiters."""
+        for slot in self.held.pop(me, ()):
+            if self.exclusive.get(slot) == me:
+                del self.exclusive[slot]
+            self._unshare(slot, me)
         self.waits_for.pop(me, None)
         self.wake()
 
@@ -143,17 +161,7 @@ class LockUndo:
         self._had_share = had_share
 
     def undo(self) -> None:
-        locks, slot, me = self._locks, self._slot, self._me
-        if locks.exclusive.get(slot) == me:
-            del locks.exclusive[slot]
-            if self._had_share:
-                locks.shared.setdefault(slot, set()).add(me)
-        else:
-            sharers = locks.shared.get(slot, set())
-            sharers.discard(me)
-            if not sharers:
-                locks.shared.pop(slot, None)
-        locks.wake()
+        self._locks.drop(self._slot, self._me, keep_share=self._had_share)
 
 
 async def lock_rows(  # noqa: PLR0917
@@ -174,8 +182,11 @@ async def lock_rows(  # noqa: PLR0917
     """
     locks = txn.row_locks
     loop = asyncio.get_running_loop()
-    bounds = [t for t in (txn.lock_timeout, txn.statement_timeout) if t is not None]
-    deadline = loop.time() + min(bounds) if bounds else None
+    started = loop.time()
+    # statement_timeout bounds the statement; lock_timeout each wait for one row.
+    ends = None if txn.statement_timeout is None else started + txn.statement_timeout
+    waiting_on: Slot | None = None
+    lock_ends: float | None = None
     while True:
         taken: list[Row] = []
         blockers: set[int] = set()
@@ -194,14 +205,18 @@ async def lock_rows(  # noqa: PLR0917
                         "rows with skip_locked=True"
                     )
                     raise LockNotAvailable(msg)
+                if slot != waiting_on:
+                    waiting_on = slot
+                    lock_ends = None if txn.lock_timeout is None else loop.time() + txn.lock_timeout
                 blockers = others
                 break
             txn.locked(slot, locks.take(slot, txn.id, lock.exclusive))
             taken.append(row)
         if not blockers:
             return taken
+        deadline = min((t for t in (ends, lock_ends) if t is not None), default=None)
         if not await locks.wait(txn.id, blockers, deadline):
-            if txn.lock_timeout is not None and txn.lock_timeout == min(bounds):
+            if deadline == lock_ends:
                 msg = (
                     f"canceling statement due to lock timeout (a {table} row another unit "
                     "of work holds); retry later, or raise lock_timeout"
