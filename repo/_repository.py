@@ -258,16 +258,16 @@ class Repository(Generic[T]):
         """
         lock = self._lock("find_one", for_update, for_share, skip_locked, nowait)
         conditions = parse_filters(self.table, filters)
-        if skip_locked:
-            found = await self.ops.find(conditions, (), 1, None, lock)
-            return found[0] if found else None
-        found = await self.ops.find(conditions, (), 2, None, lock)
+        # With skip_locked any one free row: a second would be locked, not returned.
+        found = await self.ops.find(conditions, (), 1 if skip_locked else 2, None, lock)
         if len(found) > 1:
             msg = f"find_one({_describe(filters)}) matched more than one {self.table.name} row"
             raise InvalidQuery(msg)
         return found[0] if found else None
 
     def _lock(self, method: str, *flags: bool) -> RowLock | None:
+        if not any(flags):  # the hot path: no lock asked for
+            return None
         return row_lock(method, self._session.keeps_locks, *flags)
 
     async def page(
