@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ._bulk import UpsertResult
     from ._mapping import Table
     from ._options import TransactionOptions
-    from ._query import Condition, Order
+    from ._query import Condition, Order, RowLock
     from ._stream import Cursor, Stream
 
 __all__ = ["DatabaseLike", "Session", "SqlRunner", "TableOps", "UnitSession"]
@@ -36,7 +36,9 @@ class TableOps(Protocol[T]):
 
     async def add(self, entity: T) -> T: ...
 
-    async def get(self, key: Any) -> T: ...
+    async def get(self, key: Any, lock: RowLock | None = None) -> T:
+        """The row with `key`; with `lock`, locked (waiting, or failing if `lock.nowait`)."""
+        ...
 
     async def get_many(self, keys: Sequence[Any]) -> list[T]: ...
 
@@ -46,7 +48,10 @@ class TableOps(Protocol[T]):
         orders: Sequence[Order],
         limit: int | None,
         offset: int | None,
-    ) -> list[T]: ...
+        lock: RowLock | None = None,
+    ) -> list[T]:
+        """The matching rows; with `lock`, each locked (``FOR UPDATE`` / ``FOR SHARE``)."""
+        ...
 
     async def count(self, conditions: Sequence[Condition]) -> int: ...
 
@@ -85,7 +90,11 @@ class TableOps(Protocol[T]):
     ) -> tuple[list[T], bool]: ...
 
     def stream(
-        self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        prefetch: int,
+        lock: RowLock | None = None,
     ) -> Stream[T]: ...
 
     def cursor(
@@ -126,6 +135,14 @@ class Session(Protocol):
     def ops(self, table: Table[T]) -> TableOps[T]: ...
 
     def sql(self, method: str) -> SqlRunner: ...
+
+    @property
+    def keeps_locks(self) -> bool:
+        """Whether a row lock a call takes outlives the call: a transaction spans calls.
+
+        False at pool level, where every call is its own transaction.
+        """
+        ...
 
 
 class UnitSession(Session, Protocol):

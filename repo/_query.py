@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from ._types import BUILTIN_KINDS
-from .errors import InvalidQuery
+from .errors import InvalidQuery, InvalidState
 
 if TYPE_CHECKING:
     from ._columns import ColumnSpec
@@ -26,6 +26,7 @@ __all__ = [
     "Op",
     "Operator",
     "Order",
+    "RowLock",
     "between",
     "eq",
     "ge",
@@ -39,6 +40,7 @@ __all__ = [
     "not_in",
     "parse_filters",
     "parse_order",
+    "row_lock",
 ]
 
 
@@ -291,3 +293,69 @@ def check_limit(limit: int | None, offset: int | None) -> None:
         ):
             msg = f"{label} must be a non-negative int or None, got {value!r}"
             raise InvalidQuery(msg)
+
+
+@attrs.frozen
+class RowLock:
+    """A validated row-lock clause: ``FOR UPDATE`` or ``FOR SHARE``, and how to meet a
+    row another transaction holds: wait (the default), skip it, or fail at once."""
+
+    exclusive: bool
+    skip_locked: bool = False
+    nowait: bool = False
+
+    @property
+    def sql(self) -> str:
+        """The clause, as PostgreSQL takes it after LIMIT and OFFSET."""
+        mode = " FOR UPDATE" if self.exclusive else " FOR SHARE"
+        if self.skip_locked:
+            return f"{mode} SKIP LOCKED"
+        return f"{mode} NOWAIT" if self.nowait else mode
+
+
+def row_lock(  # noqa: PLR0917 (the flags in the order the repository methods take them)
+    method: str,
+    keeps_locks: bool,
+    for_update: bool = False,
+    for_share: bool = False,
+    skip_locked: bool = False,
+    nowait: bool = False,
+) -> RowLock | None:
+    """The `RowLock` the keyword arguments of `method` ask for, or `None`.
+
+    `InvalidQuery` for a combination PostgreSQL has no clause for;
+    `InvalidState` for a lock on a session that does not keep it beyond the
+    call (the pool, where every call is its own transaction).
+    """
+    given: dict[str, object] = {
+        "for_update": for_update,
+        "for_share": for_share,
+        "skip_locked": skip_locked,
+        "nowait": nowait,
+    }
+    for name, value in given.items():
+        if not isinstance(value, bool):
+            msg = f"{method}({name}=...) takes True or False, got {value!r}"
+            raise InvalidQuery(msg)
+    if for_update and for_share:
+        msg = f"{method}() takes for_update=True or for_share=True, not both"
+        raise InvalidQuery(msg)
+    if skip_locked and nowait:
+        msg = (
+            f"{method}() takes skip_locked=True (pass over rows others hold) or nowait=True "
+            "(fail on them), not both"
+        )
+        raise InvalidQuery(msg)
+    if not (for_update or for_share):
+        if skip_locked or nowait:
+            which = "skip_locked" if skip_locked else "nowait"
+            msg = f"{method}({which}=True) needs for_update=True or for_share=True"
+            raise InvalidQuery(msg)
+        return None
+    if not keeps_locks:
+        msg = (
+            f"{method}() with a row lock outside a unit of work: the lock would end with its "
+            "own statement. Take it inside `async with YourUnitOfWork(db) as uow:`"
+        )
+        raise InvalidState(msg)
+    return RowLock(exclusive=for_update, skip_locked=skip_locked, nowait=nowait)

@@ -11,7 +11,7 @@ from ._bulk import UpsertResult
 from ._contract import Session, TableOps
 from ._mapping import Table
 from ._paging import Page, decode_token, encode_token, keyset_order
-from ._query import check_limit, parse_filters, parse_order
+from ._query import RowLock, check_limit, parse_filters, parse_order, row_lock
 from ._readmodel import lazy_mapper, record_mapper
 from ._stream import Cursor, Stream, check_prefetch
 from .errors import InvalidQuery, InvalidState
@@ -192,14 +192,17 @@ class Repository(Generic[T]):
 
     # -- reads ----------------------------------------------------------
 
-    async def get(self, key: Any) -> T:
+    async def get(
+        self, key: Any, *, for_update: bool = False, for_share: bool = False, nowait: bool = False
+    ) -> T:
         """The entity with `key`; `NotFound` if there is none.
 
         A key of the wrong type is refused with `InvalidQuery`; the str of a
         UUID stands for the UUID. A composite key is a tuple of one value per
-        key field, in the order `Table(key=...)` names them.
+        key field, in the order `Table(key=...)` names them. Row locks as in `find`.
         """
-        return await self.ops.get(self.table.check_key(key, "get()"))
+        lock = self._lock("get", for_update, for_share, False, nowait)
+        return await self.ops.get(self.table.check_key(key, "get()"), lock)
 
     async def get_many(self, keys: Iterable[Any]) -> list[T]:
         """The entities with `keys`, in the order given, in one round trip.
@@ -216,6 +219,10 @@ class Repository(Generic[T]):
         order_by: str | Sequence[str] | None = None,
         limit: int | None = None,
         offset: int | None = None,
+        for_update: bool = False,
+        for_share: bool = False,
+        skip_locked: bool = False,
+        nowait: bool = False,
         **filters: Any,
     ) -> list[T]:
         """The entities matching every filter.
@@ -224,20 +231,44 @@ class Repository(Generic[T]):
         helpers (`gt`, `in_`, `like`, ...) cover the rest. ``order_by`` takes
         field names, ``-name`` for descending; without it the order is the
         database's.
+
+        Row locks (in a unit of work only): ``for_update`` / ``for_share`` lock
+        the rows returned until the unit ends; a row another unit holds is
+        waited for (``lock_timeout``), skipped (``skip_locked``) or refused at
+        once (``nowait``: `LockNotAvailable`).
         """
+        lock = self._lock("find", for_update, for_share, skip_locked, nowait)
         conditions = parse_filters(self.table, filters)
         orders = parse_order(self.table, order_by)
         check_limit(limit, offset)
-        return await self.ops.find(conditions, orders, limit, offset)
+        return await self.ops.find(conditions, orders, limit, offset, lock)
 
-    async def find_one(self, **filters: Any) -> T | None:
-        """The entity matching the filters, or `None`; `InvalidQuery` if several match."""
+    async def find_one(
+        self,
+        *,
+        for_update: bool = False,
+        for_share: bool = False,
+        skip_locked: bool = False,
+        nowait: bool = False,
+        **filters: Any,
+    ) -> T | None:
+        """The entity matching the filters, or `None`; `InvalidQuery` if several match.
+
+        Row locks as in `find`; with ``skip_locked`` any one free matching row.
+        """
+        lock = self._lock("find_one", for_update, for_share, skip_locked, nowait)
         conditions = parse_filters(self.table, filters)
-        found = await self.ops.find(conditions, (), 2, None)
+        # With skip_locked any one free row: a second would be locked, not returned.
+        found = await self.ops.find(conditions, (), 1 if skip_locked else 2, None, lock)
         if len(found) > 1:
             msg = f"find_one({_describe(filters)}) matched more than one {self.table.name} row"
             raise InvalidQuery(msg)
         return found[0] if found else None
+
+    def _lock(self, method: str, *flags: bool) -> RowLock | None:
+        if not any(flags):  # the hot path: no lock asked for
+            return None
+        return row_lock(method, self._session.keeps_locks, *flags)
 
     async def page(
         self,
@@ -276,6 +307,10 @@ class Repository(Generic[T]):
         *,
         order_by: str | Sequence[str] | None = None,
         prefetch: int | None = None,
+        for_update: bool = False,
+        for_share: bool = False,
+        skip_locked: bool = False,
+        nowait: bool = False,
         **filters: Any,
     ) -> Stream[T]:
         """``async for`` over every matching entity, `prefetch` rows per round trip.
@@ -283,11 +318,12 @@ class Repository(Generic[T]):
         A server-side cursor: memory holds one batch, however many rows match.
         In a unit of work it reads in the unit's transaction; from
         ``db.repository()`` it holds its own connection and transaction until
-        the loop ends, breaks, fails or is cancelled.
+        the loop ends, breaks, fails or is cancelled. Row locks as in `find`.
         """
+        lock = self._lock("stream", for_update, for_share, skip_locked, nowait)
         conditions = parse_filters(self.table, filters)
         orders = parse_order(self.table, order_by)
-        return self.ops.stream(conditions, orders, check_prefetch(prefetch))
+        return self.ops.stream(conditions, orders, check_prefetch(prefetch), lock)
 
     def cursor(
         self, *, order_by: str | Sequence[str] | None = None, **filters: Any

@@ -65,8 +65,9 @@ _ADVICE: Mapping[str, str] = {
         "raise the timeout or make the query cheaper"
     ),
     "55P03": (
-        ": a lock was not granted within the unit's lock_timeout; "
-        "retry later, or raise lock_timeout"
+        ": another transaction holds the lock (nowait=True refuses to wait, and "
+        "lock_timeout bounds a wait); retry later, pass over such rows with "
+        "skip_locked=True, or raise lock_timeout"
     ),
     # undefined_table: most often a database the migrations have not reached yet.
     "42P01": (

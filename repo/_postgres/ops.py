@@ -19,7 +19,7 @@ from repo._bulk import (
 from repo._columns import quote
 from repo._mapping import Table
 from repo._observe import Observer
-from repo._query import Condition, Order
+from repo._query import Condition, Order, RowLock
 from repo._stream import Stream
 from repo.errors import DatabaseError
 
@@ -94,11 +94,12 @@ class PgTableOps(Generic[T]):
             raise DatabaseError(msg)
         return table.from_record(row)
 
-    async def get(self, key: Any) -> T:
+    async def get(self, key: Any, lock: RowLock | None = None) -> T:
         table = self._table
         # _run rather than fetchrow: one coroutine fewer on the hottest path.
         args = key if table.composite else (key,)
-        row = await self._reader._run("fetchrow", self._st.get, args, table)
+        sql = self._st.get if lock is None else self._st.locked(self._st.get, lock)
+        row = await self._reader._run("fetchrow", sql, args, table)
         if row is None:
             raise table.not_found(key)
         return table.from_record(row)
@@ -163,8 +164,10 @@ class PgTableOps(Generic[T]):
         orders: Sequence[Order],
         limit: int | None,
         offset: int | None,
+        lock: RowLock | None = None,
     ) -> list[T]:
         sql, args = self._st.select(conditions, orders, limit, offset)
+        sql = self._st.locked(sql, lock)
         return self._table.from_records(await self._reader.fetch(sql, args, self._table))
 
     async def count(self, conditions: Sequence[Condition]) -> int:
@@ -295,9 +298,14 @@ class PgTableOps(Generic[T]):
     # -- streams ----------------------------------------------------------
 
     def stream(
-        self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        prefetch: int,
+        lock: RowLock | None = None,
     ) -> Stream[T]:
         sql, args = self._st.select(conditions, orders)
+        sql = self._st.locked(sql, lock)
         table = self._table
         result: Stream[T] = stream_rows(
             self._reader, sql, args, table.from_record, prefetch, make_many=table.from_records

@@ -95,6 +95,10 @@ class _UnitSession(SessionBase):
         self._failures = Failures()
 
     @property
+    def keeps_locks(self) -> bool:
+        return True
+
+    @property
     def connection(self) -> Conn:
         if self._name is None:
             raise InvalidState(self.describe_state())

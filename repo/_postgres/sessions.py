@@ -59,6 +59,11 @@ class SessionBase(PgRunner):
 
     declare = False
 
+    @property
+    def keeps_locks(self) -> bool:
+        """Whether a row lock outlives its call: not where every call is a transaction."""
+        return False
+
     def atomic(self) -> AbstractAsyncContextManager[Conn]:
         """``async with``: one connection inside a transaction, exclusively."""
         raise NotImplementedError
@@ -185,6 +190,10 @@ class UnitSession(SessionBase):
     Calls issued concurrently (``asyncio.gather``) take turns on a lock, so the
     connection never sees two operations at once.
     """
+
+    @property
+    def keeps_locks(self) -> bool:
+        return True
 
     def __init__(
         self,
@@ -353,6 +362,11 @@ class ConnectionSession(SessionBase):
         self._lock = asyncio.Lock()
         self.declare = declare
         self.obs = obs
+
+    @property
+    def keeps_locks(self) -> bool:
+        """Inside the caller's transaction a lock lasts until the caller ends it."""
+        return self._conn.is_in_transaction()
 
     async def _run(
         self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None

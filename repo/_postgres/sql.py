@@ -13,7 +13,7 @@ from typing import Any, Generic, TypeVar
 
 from repo._columns import quote
 from repo._mapping import Table
-from repo._query import Condition, Operator, Order
+from repo._query import Condition, Operator, Order, RowLock
 
 from .sql_upsert import by_values_sql, column_list, upsert_all_sql, upsert_one_sql, upsert_sql
 
@@ -179,6 +179,15 @@ class Statements(Generic[T]):
         if offset is not None:
             args.append(offset)
         return sql, args
+
+    def locked(self, sql: str, lock: RowLock | None) -> str:
+        """`sql` (a SELECT) with the row-lock clause, which PostgreSQL takes after LIMIT."""
+        if lock is None:
+            return sql
+        found: str | None = self._other.get((sql, lock))
+        if found is None:
+            found = self._other[(sql, lock)] = f"{sql}{lock.sql}"
+        return found
 
     def count(self, conditions: Sequence[Condition]) -> tuple[str, list[Any]]:
         shape = tuple(c.shape for c in conditions)

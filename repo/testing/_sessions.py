@@ -19,7 +19,7 @@ from repo._options import TransactionOptions
 from repo.errors import InvalidState, NotSupportedInMemory
 
 from ._constraints import check_commit
-from ._ops import MemoryTableOps
+from ._lockops import LockingTableOps
 from ._store import Store, Transaction, TxState
 
 __all__ = ["Host", "MemorySession", "MemoryUnitSession", "NoSql"]
@@ -66,9 +66,14 @@ class MemorySession:
     def __init__(self, db: Host) -> None:
         self._db = db
 
-    def ops(self, table: Table[T]) -> MemoryTableOps[T]:
+    @property
+    def keeps_locks(self) -> bool:
+        """Whether a row lock outlives its call: not in autocommit."""
+        return False
+
+    def ops(self, table: Table[T]) -> LockingTableOps[T]:
         self._db._open_store().register(table)
-        return MemoryTableOps(self, table)
+        return LockingTableOps(self, table)
 
     def sql(self, method: str) -> Any:
         return NoSql(method)
@@ -104,6 +109,10 @@ class MemoryUnitSession(MemorySession):
         self._lock = asyncio.Lock()
         self.describe_state: Callable[[], str] = lambda: "the unit of work is not active"
 
+    @property
+    def keeps_locks(self) -> bool:
+        return True
+
     def _current(self) -> Transaction:
         if self._txn is None:
             raise InvalidState(self.describe_state())
@@ -122,10 +131,14 @@ class MemoryUnitSession(MemorySession):
         raise NotSupportedInMemory(msg)
 
     async def begin(self) -> None:
-        # Nothing in memory waits, so the timeouts have nothing to cut short.
+        # Only a wait for a row lock takes time in memory: the timeouts bound it.
         options = self._options
         self._txn = Transaction(
-            self._db._open_store(), readonly=options.readonly, snapshot=options.snapshot
+            self._db._open_store(),
+            readonly=options.readonly,
+            snapshot=options.snapshot,
+            lock_timeout=options.lock_timeout,
+            statement_timeout=options.statement_timeout,
         )
 
     async def commit(self) -> None:

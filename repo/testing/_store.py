@@ -29,6 +29,8 @@ from repo.errors import (
     TransactionAborted,
 )
 
+from ._locks import LockUndo, RowLocks
+
 __all__ = ["Row", "Store", "Transaction", "TxState"]
 
 Row = tuple[Any, ...]
@@ -45,6 +47,8 @@ class Store:
         self.sequences: dict[tuple[str, str], int] = {}
         # Rows written by a transaction still open: (table, key) -> its id.
         self.locks: dict[tuple[str, Any], int] = {}
+        # FOR UPDATE / FOR SHARE locks, and the units waiting on them.
+        self.row_locks = RowLocks()
         # Commits so far, and the commit that last changed each row.
         self.commits = 0
         self.changed: dict[tuple[str, Any], int] = {}
@@ -83,9 +87,20 @@ _CLIENT_SIDE = (NotFound, StaleEntity)
 class Transaction:
     """One transaction on a `Store`: its writes, undo log, savepoints and state."""
 
-    def __init__(self, store: Store, *, readonly: bool = False, snapshot: bool = False) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        readonly: bool = False,
+        snapshot: bool = False,
+        lock_timeout: float | None = None,
+        statement_timeout: float | None = None,
+    ) -> None:
         self.store = store
         self.readonly = readonly
+        # What bounds a wait for a row lock, as on the server.
+        self.lock_timeout = lock_timeout
+        self.statement_timeout = statement_timeout
         # REPEATABLE READ and SERIALIZABLE read one snapshot, taken at the
         # first statement (as PostgreSQL does), instead of the latest commits.
         self._repeatable = snapshot
@@ -135,6 +150,13 @@ class Transaction:
                 "PostgreSQL would wait for it, MemoryDatabase cannot; finish that unit first"
             )
             raise SerializationFailure(msg)
+        if self.store.row_locks.holders((table, key), None, self.id, exclusive=True):
+            msg = (
+                f"{table} {key!r} is locked (for_update / for_share) by another unit of work "
+                "that is still open: PostgreSQL would wait for it, MemoryDatabase cannot; "
+                "finish that unit first"
+            )
+            raise SerializationFailure(msg)
         if (
             self._snapshot is not None
             and self.store.changed.get((table, key), 0) > self._seen
@@ -150,13 +172,39 @@ class Transaction:
         mine[key] = row
         self.store.locks[(table, key)] = self.id
 
+    @property
+    def row_locks(self) -> RowLocks:
+        return self.store.row_locks
+
+    def writer(self, slot: tuple[str, Any]) -> int | None:
+        return self.store.locks.get(slot)
+
+    def locked(self, slot: tuple[str, Any], undo: LockUndo | None) -> None:
+        """Note a row lock taken (see ``_locks.py``), for a savepoint rolled back to drop it.
+
+        Under a snapshot, a row changed by a commit the snapshot does not see
+        cannot be locked, as on PostgreSQL.
+        """
+        if undo is not None:
+            self._undo.append((slot[0], slot[1], undo))
+        if self._snapshot is not None and self.store.changed.get(slot, 0) > self._seen:
+            msg = (
+                f"could not serialize access due to concurrent update of {slot[0]} "
+                f"{slot[1]!r}: retry the unit of work"
+            )
+            raise SerializationFailure(msg)
+
     def _undo_to(self, mark: int) -> None:
         while len(self._undo) > mark:
             table, key, previous = self._undo.pop()
+            if isinstance(previous, LockUndo):
+                previous.undo()
+                continue
             mine = self.writes[table]
             if previous is _MISSING:
                 del mine[key]
                 self.store.locks.pop((table, key), None)
+                self.store.row_locks.wake()
             else:
                 mine[key] = previous
 
@@ -239,6 +287,7 @@ class Transaction:
             for key in written:
                 if locks.get((table, key)) == self.id:
                     del locks[(table, key)]
+        self.store.row_locks.release(self.id)
         self.writes = {}
         self._undo.clear()
         self._savepoints.clear()

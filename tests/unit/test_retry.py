@@ -29,6 +29,10 @@ class Recorder:
         self.closed = False
         self.describe_state = lambda: "not active"
 
+    @property
+    def keeps_locks(self) -> bool:
+        return True
+
     def repository(self, cls: Callable[[Any], R]) -> R:
         return cls(self)
 

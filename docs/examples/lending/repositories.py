@@ -30,15 +30,9 @@ class CopyRepository(Repository[Copy]):
         right now) are skipped, not waited for: concurrent loans of one book
         each get a copy of their own. The lock holds until the unit ends.
         """
-        found = await self.find(
-            book_id=book_id,
-            on_loan=False,
-            order_by="copy_id",
-            limit=1,
-            for_update=True,
-            skip_locked=True,
+        return await self.find_one(
+            book_id=book_id, on_loan=False, for_update=True, skip_locked=True
         )
-        return found[0] if found else None
 
     async def first_available(self, book_id: int) -> Copy | None:
         """The naive claim, without a lock: concurrent loans all pick the same copy.

@@ -113,8 +113,7 @@ async def lend(
 ) -> Loan:
     """One attempt at a loan, in `uow`: see `lend_any_copy`."""
     if locks:
-        # issue 16: get(..., for_update=True) lands with row locks.
-        member = await uow.members.get(member_id, for_update=True)  # type: ignore[call-arg]
+        member = await uow.members.get(member_id, for_update=True)
     else:
         member = await uow.members.get(member_id)
     held = await uow.loans.count(member_id=member_id, returned_at=None)
