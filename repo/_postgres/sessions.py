@@ -25,6 +25,7 @@ from repo._outcome import aborted_at_commit, lost_in_unit
 from repo._stream import Stream
 from repo.errors import ConnectionLost, InvalidState, ReadOnlyViolation
 
+from .coalesce import Coalescer, Route
 from .connection import Conn, mark_raw
 from .cursor import Lent, Reading, open_cursor, stream_rows
 from .failures import Failures
@@ -58,6 +59,13 @@ class SessionBase(PgRunner):
     hand-written SQL, streams and cursors, and sibling repositories."""
 
     declare = False
+    # Pool-level lookups by key pending together go as one statement; None:
+    # every call is its own (units of work, the caller's connection).
+    coalescer: Coalescer | None = None
+
+    def route(self) -> Route:
+        """Where this session's reads go, and how to run a statement there (for a batch)."""
+        return (None, self._run)
 
     def atomic(self) -> AbstractAsyncContextManager[Conn]:
         """``async with``: one connection inside a transaction, exclusively."""
@@ -125,17 +133,29 @@ class PoolSession(SessionBase):
 
     `raw`: the session of SQL repo did not write; repo cannot know what such
     SQL leaves behind at session level, so its connection is fully reset
-    when released.
+    when released. `coalescer`: the Database's, when its lookups by key
+    are coalesced (see ``coalesce.py``).
     """
 
     def __init__(
-        self, pool: Pool, obs: Observer, *, declare: bool = False, raw: bool = False
+        self,
+        pool: Pool,
+        obs: Observer,
+        *,
+        declare: bool = False,
+        raw: bool = False,
+        coalescer: Coalescer | None = None,
     ) -> None:
         self._pool = pool
         self._observer = obs
         self.obs = obs
         self.declare = declare
         self._raw = raw
+        self.coalescer = None if raw else coalescer
+        self._route: Route = (None, self._run)
+
+    def route(self) -> Route:
+        return self._route
 
     async def _run(
         self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
