@@ -190,9 +190,16 @@ class Coalescer:
             await self._each(batch, waiters)
             return
         found = self._found(batch, rows)
-        unmatched = _unmatched(unique, found, rows)
+        if _unmatched(unique, found, rows):
+            for waiter in waiters:
+                await self._settle(batch, waiter, found, unmatched=True)
+            return
+        get = found.get
         for waiter in waiters:
-            await self._settle(batch, waiter, found, unmatched=unmatched)
+            future = waiter.future
+            if not future.done():
+                keys = waiter.keys
+                future.set_result([get(keys[0])] if len(keys) == 1 else [get(k) for k in keys])
 
     async def _settle(
         self, batch: _Batch, waiter: _Waiter, found: dict[Any, Any], *, unmatched: bool
