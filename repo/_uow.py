@@ -88,12 +88,21 @@ class UnitOfWork:
     ) -> None:
         self._db = db
         #: How the unit's transaction begins (validated here: `InvalidQuery` if bad).
-        self.options = TransactionOptions(
-            isolation=isolation,
-            readonly=readonly,
-            deferrable=deferrable,
-            statement_timeout=statement_timeout,
-            lock_timeout=lock_timeout,
+        self.options = (
+            # The common case, made once: the options are a frozen value.
+            _PLAIN
+            if isolation is None
+            and readonly is False
+            and deferrable is False
+            and statement_timeout is None
+            and lock_timeout is None
+            else TransactionOptions(
+                isolation=isolation,
+                readonly=readonly,
+                deferrable=deferrable,
+                statement_timeout=statement_timeout,
+                lock_timeout=lock_timeout,
+            )
         )
         #: Which run of the work this unit is: 1, then 2, ... under `run_in_unit`.
         self.attempt = 1
@@ -303,6 +312,9 @@ def _resolve_repositories(
         else:
             found.pop(name, None)
     return found
+
+
+_PLAIN = TransactionOptions()
 
 
 class Savepoint:

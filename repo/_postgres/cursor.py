@@ -4,7 +4,7 @@
   unit's lock), each translated and observed;
 - `Reading`: where a cursor's connection comes from, opened and closed
   explicitly (a unit's own connection, or a pooled one in a read-only
-  transaction of its own, see `sessions.PoolReading`);
+  transaction of its own, see `PoolReading`);
 - `PgCursor` and `PgSource`: the moves of `repo.Cursor` and the batches of a
   `repo.Stream`, on asyncpg's cursors or (behind PgBouncer) ``DECLARE``d ones.
 """
@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -27,11 +27,21 @@ from .bouncer import declare_cursor
 from .connection import DRIVER_ERRORS, Conn
 from .errors import failure
 from .run import DEBUG, debug_cached
+from .transaction import Transaction
 
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Lent", "PgCursor", "PgSource", "Reader", "Reading", "open_cursor", "stream_rows"]
+__all__ = [
+    "Lent",
+    "PgCursor",
+    "PgSource",
+    "PoolReading",
+    "Reader",
+    "Reading",
+    "open_cursor",
+    "stream_rows",
+]
 
 T = TypeVar("T")
 
@@ -240,3 +250,36 @@ async def open_cursor(
             cursor.closed = True
     finally:
         await asyncio.shield(reading.close())
+
+
+class PoolReading(Reading):
+    """A pooled connection in a read-only transaction, for as long as a cursor lives."""
+
+    def __init__(self, begin: Callable[[], Awaitable[Transaction]], *, declare: bool) -> None:
+        self._begin = begin
+        self._declare = declare
+        self._transaction: Transaction | None = None
+        self._closed = False
+
+    async def open(self) -> Lent:
+        if self._closed:
+            msg = "this cursor is closed"
+            raise InvalidState(msg)
+        transaction = await self._begin()
+        self._transaction = transaction
+        conn = transaction.conn
+        if conn is None:
+            msg = "the cursor's transaction ended before it opened"
+            raise InvalidState(msg)
+        return Lent(conn, None, declare=self._declare, obs=transaction.obs)
+
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        transaction, self._transaction = self._transaction, None
+        if transaction is not None:
+            # A stream broken off, failed or cancelled must not leave its
+            # connection inside a transaction, nor out of the pool.
+            await transaction.rollback()
+            await transaction.release()

@@ -25,6 +25,7 @@ from repo._revisions import check_revision, script_revisions
 from repo.errors import ConfigurationError, ConnectionLost, InvalidState
 
 from .bouncer import pool_options, refuse_transaction_pooling
+from .coalesce import Coalescer
 from .codecs import prepare_connection
 from .connection import Conn, RepoConnection, mark_raw, reset_on_release
 from .dsn import ENV_DSN, mask_dsn, resolve_dsn, scrub, validate_dsn
@@ -59,6 +60,7 @@ class Database:
         self.pgbouncer = bool(options.pgbouncer)
         self.observer = Observer(options.slow_statement, options.on_event, options.log_parameters)
         self._replicas: Replicas | None = None
+        self._coalescer = Coalescer(options.coalesce_max) if options.coalesce else None
         # Made now, so that repositories and units of work can be made
         # before the Database opens; it takes connections once open.
         self._connections = Pool(
@@ -330,10 +332,16 @@ class Database:
             session = ConnectionSession(connection, declare=self.pgbouncer, obs=self.observer)
         elif self._replicas is not None:
             session = RoutedSession(
-                self.connections, self.observer, self._replicas, declare=self.pgbouncer
+                self.connections,
+                self.observer,
+                self._replicas,
+                declare=self.pgbouncer,
+                coalescer=self._coalescer,
             )
         else:
-            session = PoolSession(self.connections, self.observer, declare=self.pgbouncer)
+            session = PoolSession(
+                self.connections, self.observer, declare=self.pgbouncer, coalescer=self._coalescer
+            )
         return session.repository(cls)
 
     def unit_session(self, options: TransactionOptions) -> UnitSession:

@@ -19,10 +19,11 @@ from repo._bulk import (
 from repo._columns import quote
 from repo._mapping import Table
 from repo._observe import Observer
-from repo._query import Condition, Order, RowLock
+from repo._query import Condition, Operator, Order, RowLock
 from repo._stream import Stream
-from repo.errors import DatabaseError
+from repo.errors import DatabaseError, InvalidQuery
 
+from .coalesce import Coalescer, Route
 from .connection import Conn
 from .copy import blame, copy, rowcount
 from .cursor import Reading, open_cursor, stream_rows
@@ -43,6 +44,9 @@ class Runner(Protocol):
     """What the table operations need of a session (see ``sessions.py``)."""
 
     obs: Observer | None
+    coalescer: Coalescer | None
+
+    def route(self) -> Route: ...
 
     async def _run(
         self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
@@ -69,10 +73,32 @@ class Runner(Protocol):
     def reading(self) -> Reading: ...
 
 
+def by_key(table: Table[Any], conditions: Sequence[Condition]) -> tuple[Any] | None:
+    """The key, as a lookup takes it, when `conditions` are equality on the key alone.
+
+    Only a single-column key (a composite one's parts are separate filters).
+    None otherwise, or for a value the key's check refuses: that filter then
+    runs as written, and fails as it would have.
+    """
+    if len(conditions) != 1 or table.composite:
+        return None
+    condition = conditions[0]
+    if (
+        condition.operator is not Operator.EQ
+        or condition.value is None
+        or condition.field != table.key_fields[0]
+    ):
+        return None
+    try:
+        return (table.check_key(condition.value, "find()"),)
+    except InvalidQuery:
+        return None
+
+
 class PgTableOps(Generic[T]):
     """The generic repository operations for one table, as SQL."""
 
-    __slots__ = ("_reader", "_runner", "_st", "_table")
+    __slots__ = ("_coalescer", "_reader", "_runner", "_st", "_table")
 
     def __init__(self, runner: Runner, table: Table[T], reader: Runner | None = None) -> None:
         self._runner = runner
@@ -80,6 +106,8 @@ class PgTableOps(Generic[T]):
         self._reader = reader or runner
         self._table = table
         self._st = statements(table)
+        # Pool-level lookups by key join others pending at the same moment.
+        self._coalescer = self._reader.coalescer
 
     # -- one row ----------------------------------------------------------
 
@@ -96,10 +124,14 @@ class PgTableOps(Generic[T]):
 
     async def get(self, key: Any, lock: RowLock | None = None) -> T:
         table = self._table
-        # _run rather than fetchrow: one coroutine fewer on the hottest path.
-        args = key if table.composite else (key,)
-        sql = self._st.get if lock is None else self._st.locked(self._st.get, lock)
-        row = await self._reader._run("fetchrow", sql, args, table)
+        coalescer = self._coalescer
+        if coalescer is not None and lock is None:
+            row = (await coalescer.rows(self._reader.route(), self._st, table, (key,)))[0]
+        else:
+            # _run rather than fetchrow: one coroutine fewer on the hottest path.
+            args = key if table.composite else (key,)
+            sql = self._st.get if lock is None else self._st.locked(self._st.get, lock)
+            row = await self._reader._run("fetchrow", sql, args, table)
         if row is None:
             raise table.not_found(key)
         return table.from_record(row)
@@ -108,6 +140,13 @@ class PgTableOps(Generic[T]):
         if not keys:
             return []
         table = self._table
+        coalescer = self._coalescer
+        if coalescer is not None and coalescer.fits(len(keys)):
+            got = await coalescer.rows(self._reader.route(), self._st, table, keys, many=True)
+            missing = [k for k, row in zip(keys, got, strict=True) if row is None]
+            if missing:
+                raise table.not_found(missing)
+            return [table.from_record(row) for row in got]
         if table.composite:
             args: Sequence[Any] = [list(part) for part in zip(*keys, strict=True)]
         else:
@@ -166,6 +205,17 @@ class PgTableOps(Generic[T]):
         offset: int | None,
         lock: RowLock | None = None,
     ) -> list[T]:
+        if (
+            self._coalescer is not None
+            and lock is None
+            and not offset
+            and (limit is None or limit > 0)
+        ):
+            key = by_key(self._table, conditions)
+            if key is not None:
+                # At most one row, whatever the order and limit: a lookup.
+                rows = await self._coalescer.rows(self._reader.route(), self._st, self._table, key)
+                return [] if rows[0] is None else [self._table.from_record(rows[0])]
         sql, args = self._st.select(conditions, orders, limit, offset)
         sql = self._st.locked(sql, lock)
         return self._table.from_records(await self._reader.fetch(sql, args, self._table))

@@ -27,13 +27,14 @@ from repo._observe import Observer
 from repo.errors import ConnectionLost, PoolTimeout, SerializationFailure
 
 from .bouncer import split_dsn
+from .coalesce import Coalescer, Route
 from .connection import DRIVER_ERRORS, Conn
-from .cursor import Reading
+from .cursor import PoolReading, Reading
 from .dsn import mask_dsn
 from .ops import PgTableOps
 from .pool import Pool
 from .run import call
-from .sessions import PoolReading, PoolSession
+from .sessions import PoolSession
 from .transaction import Transaction
 
 if TYPE_CHECKING:
@@ -240,11 +241,19 @@ class RoutedSession(PoolSession):
     """
 
     def __init__(
-        self, pool: Pool, obs: Observer, replicas: Replicas, *, declare: bool = False
+        self,
+        pool: Pool,
+        obs: Observer,
+        replicas: Replicas,
+        *,
+        declare: bool = False,
+        coalescer: Coalescer | None = None,
     ) -> None:
         super().__init__(pool, obs, declare=declare)
         self.wrote_at = -math.inf
-        self._reader = ReplicaReader(pool, obs, replicas, self, declare=declare)
+        self._reader = ReplicaReader(
+            pool, obs, replicas, self, declare=declare, coalescer=coalescer
+        )
 
     async def _run(
         self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None
@@ -274,10 +283,18 @@ class ReplicaReader(PoolSession):
         owner: RoutedSession,
         *,
         declare: bool = False,
+        coalescer: Coalescer | None = None,
     ) -> None:
-        super().__init__(pool, obs, declare=declare)
+        super().__init__(pool, obs, declare=declare, coalescer=coalescer)
         self._replicas = replicas
         self._owner = owner
+        # A batch of coalesced reads goes where its callers' reads go: to the
+        # primary when they must read their own writes, else to a replica.
+        self._on_primary_route: Route = ("primary", super()._run)
+        self._on_replica_route: Route = ("replica", self._run)
+
+    def route(self) -> Route:
+        return self._on_primary_route if self._on_primary() else self._on_replica_route
 
     def _on_primary(self) -> bool:
         return time.monotonic() - self._owner.wrote_at < self._replicas.max_lag

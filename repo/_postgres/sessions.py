@@ -25,8 +25,9 @@ from repo._outcome import aborted_at_commit, lost_in_unit
 from repo._stream import Stream
 from repo.errors import ConnectionLost, InvalidState, ReadOnlyViolation
 
+from .coalesce import Coalescer, Route
 from .connection import Conn, mark_raw
-from .cursor import Lent, Reading, open_cursor, stream_rows
+from .cursor import Lent, PoolReading, Reading, open_cursor, stream_rows
 from .failures import Failures
 from .ops import PgTableOps
 from .pool import Pool
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
 __all__ = [
     "BeginRead",
     "ConnectionSession",
-    "PoolReading",
     "PoolSession",
     "SessionBase",
     "UnitSession",
@@ -58,6 +58,13 @@ class SessionBase(PgRunner):
     hand-written SQL, streams and cursors, and sibling repositories."""
 
     declare = False
+    # Pool-level lookups by key pending together go as one statement; None:
+    # every call is its own (units of work, the caller's connection).
+    coalescer: Coalescer | None = None
+
+    def route(self) -> Route:
+        """Where this session's reads go, and how to run a statement there (for a batch)."""
+        return (None, self._run)
 
     @property
     def keeps_locks(self) -> bool:
@@ -92,55 +99,34 @@ class SessionBase(PgRunner):
         return open_cursor(self, sql, args, make)
 
 
-class PoolReading(Reading):
-    """A pooled connection in a read-only transaction, for as long as a cursor lives."""
-
-    def __init__(self, begin: Callable[[], Awaitable[Transaction]], *, declare: bool) -> None:
-        self._begin = begin
-        self._declare = declare
-        self._transaction: Transaction | None = None
-        self._closed = False
-
-    async def open(self) -> Lent:
-        if self._closed:
-            msg = "this cursor is closed"
-            raise InvalidState(msg)
-        transaction = await self._begin()
-        self._transaction = transaction
-        conn = transaction.conn
-        if conn is None:
-            msg = "the cursor's transaction ended before it opened"
-            raise InvalidState(msg)
-        return Lent(conn, None, declare=self._declare, obs=transaction.obs)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        transaction, self._transaction = self._transaction, None
-        if transaction is not None:
-            # A stream broken off, failed or cancelled must not leave its
-            # connection inside a transaction, nor out of the pool.
-            await transaction.rollback()
-            await transaction.release()
-
-
 class PoolSession(SessionBase):
     """Every call takes its own pooled connection (autocommit), so calls run concurrently.
 
     `raw`: the session of SQL repo did not write; repo cannot know what such
     SQL leaves behind at session level, so its connection is fully reset
-    when released.
+    when released. `coalescer`: the Database's, when its lookups by key
+    are coalesced (see ``coalesce.py``).
     """
 
     def __init__(
-        self, pool: Pool, obs: Observer, *, declare: bool = False, raw: bool = False
+        self,
+        pool: Pool,
+        obs: Observer,
+        *,
+        declare: bool = False,
+        raw: bool = False,
+        coalescer: Coalescer | None = None,
     ) -> None:
         self._pool = pool
         self._observer = obs
         self.obs = obs
         self.declare = declare
         self._raw = raw
+        self.coalescer = None if raw else coalescer
+        self._route: Route = (None, self._run)
+
+    def route(self) -> Route:
+        return self._route
 
     async def _run(
         self, name: str, sql: str, args: Sequence[Any], table: Table[Any] | None = None

@@ -169,10 +169,16 @@ class Transaction:
         return None
 
     async def release(self, *, discard: bool = False) -> None:
-        """Give the connection back (shielded): terminated if `discard` or `self.discard`."""
+        """Give the connection back: terminated if `discard` or `self.discard`.
+
+        Shielded without a task of its own (one fewer per unit of work): a
+        source's `give_back` does its work before its one await, asyncpg's
+        ``Pool.release``, which shields itself, so a cancelled task still
+        returns its connection.
+        """
         conn, self.conn = self.conn, None
         if conn is not None:
-            await asyncio.shield(self._source.give_back(conn, discard=discard or self.discard))
+            await self._source.give_back(conn, discard=discard or self.discard)
 
 
 class CallersConnection:

@@ -18,7 +18,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from repo import ConfigurationError, Database, InvalidState, like
+from repo import ConfigurationError, Database, InvalidState, NotFound, StatementEvent, like
 from repo.catalog import Brand, BrandRepository, CatalogUnitOfWork
 from repo.migrations import upgrade
 from tests.servers import (
@@ -231,3 +231,35 @@ async def test_no_prepared_statement_is_left_on_the_server(
             *(db.pool.fetchval("SELECT count(*) FROM pg_prepared_statements") for _ in range(8))
         )
     assert left == [0] * 8
+
+
+async def test_coalesced_lookups_through_the_bouncer(bouncer_dsn: str) -> None:
+    """Batches of gets, get_many and find_one go through transaction pooling, each caller
+    answered, and leave no prepared statement behind."""
+    batches: list[int] = []
+
+    def count(event: object) -> None:
+        if isinstance(event, StatementEvent) and "ANY" in event.sql:
+            batches.append(event.callers)
+
+    async with Database.connect(bouncer_dsn, pgbouncer=True, max_size=4, on_event=count) as db:
+        brands = db.repository(BrandRepository)
+        added = await brands.add_many([Brand(f"c{i}") for i in range(40)], returning=True)
+        ids = [b.brand_id for b in added]
+        for _ in range(3):
+            got = await asyncio.gather(
+                *(brands.get(i) for i in ids),
+                brands.get(10_000),
+                brands.get_many(ids[:3]),
+                brands.find_one(brand_id=ids[5]),
+                return_exceptions=True,
+            )
+            assert got[:40] == added
+            assert isinstance(got[40], NotFound)
+            assert got[41] == added[:3]
+            assert got[42] == added[5]
+        left = await asyncio.gather(
+            *(db.pool.fetchval("SELECT count(*) FROM pg_prepared_statements") for _ in range(8))
+        )
+    assert left == [0] * 8
+    assert batches == [43, 43, 43]

@@ -141,6 +141,33 @@ async def test_pool_reads_go_to_the_standby_and_a_writer_reads_its_writes(
     await _eventually(lambda: reader.exists(brand_name="not yet replayed"))
 
 
+async def test_coalesced_gets_go_where_each_callers_reads_go(
+    db: Database, servers: tuple[Postgres, Postgres]
+) -> None:
+    """Gets pending together are batched by route: a writer's on the primary, others' on the
+    standby, each caller answered as its own get would have been."""
+    _, standby = servers
+    await _execute(standby.dsn("test"), "SELECT pg_wal_replay_pause()")
+    try:
+        writer = db.repository(BrandRepository)
+        added = [await writer.add(Brand(f"unreplayed {i}")) for i in range(3)]
+        keys = [b.brand_id for b in added]
+        reader = db.repository(BrandRepository)
+        got = await asyncio.gather(
+            *(writer.get(k) for k in keys),
+            *(reader.get(k) for k in keys),
+            reader.find_one(brand_id=keys[0]),
+            writer.get_many(keys),
+            return_exceptions=True,
+        )
+        assert got[:3] == added
+        assert all(isinstance(g, NotFound) for g in got[3:6]), got
+        assert got[6] is None
+        assert got[7] == added
+    finally:
+        await _execute(standby.dsn("test"), "SELECT pg_wal_replay_resume()")
+
+
 async def test_a_lagging_standby_is_skipped_until_it_catches_up(
     servers: tuple[Postgres, Postgres],
 ) -> None:

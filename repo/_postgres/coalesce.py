@@ -1,0 +1,264 @@
+"""Coalesced lookups: pool-level reads by key pending at the same moment, as one statement.
+
+A pool-level ``get(key)``, ``get_many(keys)`` or ``find_one(key=...)`` is
+its own autocommit statement; many of them issued at the same moment (one
+per request of a busy service) are each a round trip, and the round trip,
+not the server, bounds how many a second a client does. `Coalescer` sends
+them together: the first caller opens a batch and starts the task that will
+send it; every caller that the event loop runs before that task starts (the
+callers that were ready at the same moment) joins it. No timer: the task
+starts on the loop's next turn, so a lone call waits for nothing. The task
+sends ``WHERE key = ANY($1)`` (``= $1``, the statement of an uncoalesced
+get, when the batch holds one key), on a pooled connection of its own, and
+hands each caller the rows of its own keys.
+
+Every call of a batch was an autocommit statement of its own, with a
+snapshot of its own: one statement with one snapshot, taken after every one
+of them was issued, is one of the orders they could have run in, so the
+answers are those the server could have given them one by one.
+
+- Bounded: a batch carries at most `max_keys` keys; more callers open more
+  batches, each sent on a connection of its own.
+- Each caller receives its own row or None (its own `NotFound` is raised in
+  the caller, as is any error turning its row into its entity).
+- A batch that fails fails its callers only. A `DataError` or
+  `InvalidQuery` may be about one key: the batch is then re-sent one call
+  per statement, so that each caller gets its own outcome.
+- A cancelled caller's answer is dropped; the batch goes on for the others.
+- Keys are matched to rows by Python equality; a row that matches no key
+  asked (a ``char(n)`` key read back padded, a NaN) makes the keys left
+  without a row be asked again, each alone, so that the answer is the
+  server's, not Python's.
+- One statement event per batch, its `callers` the number of calls it
+  answered (`repo._observe.batch_callers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from repo._observe import batch_callers
+from repo.errors import DataError, InvalidQuery
+
+if TYPE_CHECKING:
+    from repo._mapping import Table
+
+    from .sql import Statements
+
+__all__ = ["Coalescer", "Route", "Run"]
+
+# How a batch's statement runs: a session's ``_run(name, sql, args, table)``.
+Run = Callable[[str, str, Sequence[Any], "Table[Any] | None"], Awaitable[Any]]
+# Where a session's reads go (None: its pool; "primary"/"replica" with
+# replicas), and how to run a statement there.
+Route = tuple[str | None, Run]
+
+# The errors a batch may owe to one of its keys rather than to all of them.
+_PER_KEY = (DataError, InvalidQuery)
+
+
+class _Waiter:
+    __slots__ = ("future", "keys", "many")
+
+    def __init__(
+        self, keys: Sequence[Any], future: asyncio.Future[list[Any]], *, many: bool
+    ) -> None:
+        self.keys = keys
+        self.future = future
+        # A get_many: alone, it sends the statement for many keys, as it would uncoalesced.
+        self.many = many
+
+
+class _Batch:
+    __slots__ = ("loop", "run", "size", "st", "table", "waiters")
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, st: Statements[Any], table: Table[Any], run: Run
+    ) -> None:
+        self.loop = loop
+        self.st = st
+        self.table = table
+        self.run = run
+        self.size = 0
+        self.waiters: list[_Waiter] = []
+
+
+class Coalescer:
+    """The batches of one `Database`'s pool-level lookups (see the module's docstring)."""
+
+    __slots__ = ("_open", "_tasks", "max_keys")
+
+    def __init__(self, max_keys: int) -> None:
+        self.max_keys = max_keys
+        # The batch still open for each statement and route.
+        self._open: dict[tuple[str, str | None], _Batch] = {}
+        # Batches being sent, held so that the loop does not lose them.
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def fits(self, keys: int) -> bool:
+        """Whether a call with this many keys may join a batch."""
+        return keys <= self.max_keys
+
+    async def rows(
+        self,
+        route: Route,
+        st: Statements[Any],
+        table: Table[Any],
+        keys: Sequence[Any],
+        *,
+        many: bool = False,
+    ) -> list[Any]:
+        """The row with each of `keys` (None for a key with no row), in their order.
+
+        `keys`: checked keys (tuples for a composite key), at most
+        `max_keys` of them (see `fits`); `many`: the call is a get_many.
+        """
+        loop = asyncio.get_running_loop()
+        where, run = route
+        slot = (st.get_many, where)
+        batch = self._open.get(slot)
+        if batch is None or batch.loop is not loop or batch.size + len(keys) > self.max_keys:
+            batch = _Batch(loop, st, table, run)
+            self._open[slot] = batch
+            # The batch closes when this task starts: on the loop's next
+            # turn, after the callers that were ready with this one ran.
+            task = loop.create_task(self._send(slot, batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        future: asyncio.Future[list[Any]] = loop.create_future()
+        batch.waiters.append(_Waiter(keys, future, many=many))
+        batch.size += len(keys)
+        # A cancelled caller cancels only its own future: the batch goes on.
+        return await future
+
+    async def _send(self, slot: tuple[str, str | None], batch: _Batch) -> None:
+        if self._open.get(slot) is batch:
+            del self._open[slot]
+        waiters = [w for w in batch.waiters if not w.future.done()]
+        if not waiters:
+            # Every caller was cancelled before it went: nothing to ask.
+            return
+        batch_callers.set(len(waiters))
+        try:
+            if len(waiters) == 1:
+                await self._one(batch, waiters[0])
+            else:
+                await self._many(batch, waiters)
+        except asyncio.CancelledError:
+            for waiter in waiters:
+                waiter.future.cancel()
+            raise
+        except BaseException as exc:
+            for waiter in waiters:
+                _fail(waiter, exc)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _one(self, batch: _Batch, waiter: _Waiter) -> None:
+        """One caller: its own statement, as if it had not been coalesced."""
+        keys = waiter.keys
+        if len(keys) == 1 and not waiter.many:
+            row = await self._alone(batch, keys[0])
+            _answer(waiter, [row])
+            return
+        unique = list(dict.fromkeys(keys))
+        rows = await batch.run("fetch", batch.st.get_many, self._arrays(batch, unique), batch.table)
+        found = self._found(batch, rows)
+        await self._settle(batch, waiter, found, unmatched=_unmatched(unique, found, rows))
+
+    async def _many(self, batch: _Batch, waiters: list[_Waiter]) -> None:
+        try:
+            unique = list(dict.fromkeys(k for w in waiters for k in w.keys))
+        except TypeError:
+            # A key Python cannot hash: each caller on its own.
+            await self._each(batch, waiters)
+            return
+        if len(unique) == 1:
+            row = await self._alone(batch, unique[0])
+            for waiter in waiters:
+                _answer(waiter, [row] * len(waiter.keys))
+            return
+        try:
+            rows = await batch.run(
+                "fetch", batch.st.get_many, self._arrays(batch, unique), batch.table
+            )
+        except _PER_KEY:
+            # Perhaps one key's fault (a value the server refused): each
+            # caller gets its own outcome.
+            await self._each(batch, waiters)
+            return
+        found = self._found(batch, rows)
+        if _unmatched(unique, found, rows):
+            for waiter in waiters:
+                await self._settle(batch, waiter, found, unmatched=True)
+            return
+        get = found.get
+        for waiter in waiters:
+            future = waiter.future
+            if not future.done():
+                keys = waiter.keys
+                future.set_result([get(keys[0])] if len(keys) == 1 else [get(k) for k in keys])
+
+    async def _settle(
+        self, batch: _Batch, waiter: _Waiter, found: dict[Any, Any], *, unmatched: bool
+    ) -> None:
+        """Answer `waiter` from the rows `found` by key.
+
+        `unmatched`: a row came back that matches no key asked, as Python
+        compares them (a ``char(n)`` key read back padded, a NaN): this
+        caller's keys left without a row are asked again, each alone, so
+        that the answer is the server's.
+        """
+        answer = [found.get(k) for k in waiter.keys]
+        if unmatched and None in answer:
+            answer = [
+                row if row is not None else await self._alone(batch, key)
+                for key, row in zip(waiter.keys, answer, strict=True)
+            ]
+        _answer(waiter, answer)
+
+    async def _each(self, batch: _Batch, waiters: list[_Waiter]) -> None:
+        """Every caller on a statement of its own, concurrently."""
+        batch_callers.set(1)
+
+        async def own(waiter: _Waiter) -> None:
+            try:
+                await self._one(batch, waiter)
+            except Exception as exc:
+                _fail(waiter, exc)
+
+        await asyncio.gather(*(own(w) for w in waiters))
+
+    async def _alone(self, batch: _Batch, key: Any) -> Any:
+        """The row of `key` (or None), on a statement that asks for it alone."""
+        table = batch.table
+        args = key if table.composite else (key,)
+        return await batch.run("fetchrow", batch.st.get, args, table)
+
+    @staticmethod
+    def _found(batch: _Batch, rows: list[Any]) -> dict[Any, Any]:
+        row_key = batch.table.row_key
+        return {row_key(row): row for row in rows}
+
+    @staticmethod
+    def _arrays(batch: _Batch, keys: list[Any]) -> Sequence[Any]:
+        if batch.table.composite:
+            return [list(part) for part in zip(*keys, strict=True)]
+        return (keys,)
+
+
+def _unmatched(unique: list[Any], found: dict[Any, Any], rows: list[Any]) -> bool:
+    """Whether some of `rows` match none of the keys asked, `unique`."""
+    return sum(1 for k in unique if k in found) < len(rows)
+
+
+def _answer(waiter: _Waiter, rows: list[Any]) -> None:
+    if not waiter.future.done():
+        waiter.future.set_result(rows)
+
+
+def _fail(waiter: _Waiter, exc: BaseException) -> None:
+    if not waiter.future.done():
+        waiter.future.set_exception(exc)
