@@ -61,7 +61,21 @@ def test(args: list[str]) -> None:
     run(BIN / "mypy")
     with tempfile.TemporaryDirectory() as site:
         run(BIN / "mkdocs", "build", "--strict", "--quiet", "--site-dir", site)
-    run(PY, "-m", "pytest", *args)
+    run(PY, "-m", "pytest", *workers(args), *args)
+
+
+def workers(args: list[str]) -> list[str]:
+    """pytest-xdist's options: the tests spend most of their time waiting on servers.
+
+    Three workers on the server of $DATABASE_URL (``$REPO_TEST_WORKERS`` to
+    change it, 0 for none). Without it, one process: every worker would start
+    the embedded server on the same data directory.
+    """
+    if any(a == "-n" or a.startswith(("-n=", "--numprocesses")) for a in args):
+        return []
+    default = "3" if os.environ.get("DATABASE_URL") else "0"
+    count = os.environ.get("REPO_TEST_WORKERS", default)
+    return [] if count == "0" else ["-n", count, "--dist", "loadgroup"]
 
 
 def bench(args: list[str]) -> None:

@@ -160,6 +160,21 @@ def pool_is_idle(db: Database) -> bool:
     return db.pool.get_idle_size() == db.pool.get_size()
 
 
+# Under pytest-xdist (tasks.py runs the suite on several workers), tests that
+# start the embedded default share its data directory, so they run on one
+# worker, one after another; so do the heavy fault, load and cluster tests,
+# whose timings a second heavy test beside them would distort.
+EMBEDDED_MODULES = frozenset({"test_embedded.py", "test_other_path.py", "test_demo.py"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name in EMBEDDED_MODULES:
+            item.add_marker(pytest.mark.xdist_group("embedded"))
+        elif item.get_closest_marker("reliability") or item.get_closest_marker("cluster"):
+            item.add_marker(pytest.mark.xdist_group("heavy"))
+
+
 def other_path_env(server_dsn: str) -> dict[str, str]:
     """The environment of the database path this run does not use.
 
