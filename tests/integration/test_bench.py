@@ -97,3 +97,17 @@ def test_observe_compares_configured_databases(server_dsn: str, tmp_path: Path) 
         "hook",
         "debug",
     ]
+
+
+def test_aggregates_bench_loads_every_product_on_every_system(
+    server_dsn: str, tmp_path: Path
+) -> None:
+    """`python -m bench.aggregates` loads every product whole on each system, each way, and
+    checks every sku came (it fails otherwise): repo, asyncpg, the ORM's two loaders."""
+    out = bench(server_dsn, tmp_path, "bench.aggregates", "--products=20", "--skus=3", "--rounds=1")
+    rows = [line.split(" | ")[:2] for line in out.splitlines() if line.startswith("| ")][1:]
+    assert rows == [
+        [f"| {way}", system]
+        for way in ("get", "get_many", "page")
+        for system in ("repo", "asyncpg", "orm selectin", "orm joined")
+    ]
