@@ -141,10 +141,6 @@ class Customers(AggregateRepository[Any]):
     )
 
 
-class Shop(UnitOfWork):
-    details: OrderDetails
-
-
 @pytest.fixture(scope="module")
 def aggregate_dsn(migrated_dsn: str) -> Iterator[str]:
     with own_schema(migrated_dsn, TABLES) as dsn:
@@ -163,6 +159,11 @@ class C(Repository[Customer]):
 
 class P(Repository[Product]):
     table = PRODUCTS
+
+
+class Shop(UnitOfWork):
+    details: OrderDetails
+    customers: C
 
 
 @pytest.fixture
@@ -323,3 +324,14 @@ async def test_an_aggregate_without_children_is_its_root(shop: Any) -> None:
     db, (ada, _), _ = shop
     customers = db.repository(Customers)
     assert (await customers.get(ada.customer_id)).customer == ada
+
+
+async def test_a_repository_reaches_an_aggregate_repository_of_its_unit(shop: Any) -> None:
+    """repository.repository(OrderDetails) reads in the same unit, its uncommitted work included."""
+    db, (ada, _), products = shop
+    async with Shop(db) as uow:
+        await uow.details.add(order(1, ada, products, 2))
+        sibling = uow.customers.repository(OrderDetails)
+        assert (await sibling.get(1)).customer == ada  # the unit's own, uncommitted work
+        assert await db.repository(C).repository(OrderDetails).count() == 0  # the pool's
+    assert await db.repository(C).repository(OrderDetails).count() == 1

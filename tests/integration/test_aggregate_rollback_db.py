@@ -1,4 +1,4 @@
-"""Aggregates on `RollbackDatabase`: reads and writes in the test's transaction, undone at its end."""
+"""Aggregates on `RollbackDatabase`: read and written in the test's transaction, undone after."""
 
 from __future__ import annotations
 
