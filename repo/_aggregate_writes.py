@@ -25,12 +25,12 @@ __all__ = ["add_aggregate", "delete_aggregate", "update_aggregate"]
 T = TypeVar("T")
 
 
-def _targets(table: Table[Any], entity: Any, fields: tuple[str, ...]) -> tuple[Any, ...]:
+def _targets(entity: Any, fields: tuple[str, ...]) -> tuple[Any, ...]:
     return tuple(getattr(entity, f) for f in fields)
 
 
 def _with(entity: Any, fields: tuple[str, ...], values: tuple[Any, ...]) -> Any:
-    if _targets(None, entity, fields) == values:  # type: ignore[arg-type]
+    if _targets(entity, fields) == values:
         return entity
     return attrs.evolve(entity, **dict(zip(fields, values, strict=True)))
 
@@ -41,14 +41,14 @@ def _fill(agg: Aggregate[Any], root: Any, ones: dict[str, Any]) -> Any:
         parent = ones[one.name]
         if parent is None:
             continue
-        wanted = _targets(one.table, parent, one.link.targets)
+        wanted = _targets(parent, one.link.targets)
         if None in wanted:
             msg = (
                 f"{agg.entity.__name__}.{one.name} is a {one.table.entity.__name__} not yet "
                 f"stored ({', '.join(one.link.targets)} is None): add it first"
             )
             raise InvalidQuery(msg)
-        held = _targets(agg.root, root, one.link.fields)
+        held = _targets(root, one.link.fields)
         if all(v is None for v in held):
             root = _with(root, one.link.fields, wanted)
         elif held != wanted:
@@ -99,7 +99,7 @@ async def _insert(session: Session, many: Many, pairs: list[tuple[Any, Any]]) ->
             session,
             m,
             [
-                (_targets(table, row, m.link.targets), c)
+                (_targets(row, m.link.targets), c)
                 for row, manys in zip(stored, below, strict=True)
                 for c in manys[m.name]
             ],
@@ -111,7 +111,7 @@ async def add_aggregate(session: Session, agg: Aggregate[Any], aggregate: Any) -
     root, ones, manys = agg.parts(aggregate)
     stored = await session.ops(agg.root).add(_fill(agg, root, ones))
     for m in agg.manys:
-        targets = _targets(agg.root, stored, m.link.targets)
+        targets = _targets(stored, m.link.targets)
         await _insert(session, m, [(targets, c) for c in manys[m.name]])
     return agg.root.key_of(stored)
 
@@ -171,7 +171,7 @@ class _Plan:
                 self.updates.append((table, root))
             if node is not None:
                 for m in node.manys:
-                    below = _targets(table, root, m.link.targets)
+                    below = _targets(root, m.link.targets)
                     self.diff(m, below, manys[m.name], list(getattr(old, m.name)))
         self.drop(many, [c for k, c in held.items() if k not in seen])
         if new:
@@ -189,7 +189,7 @@ async def update_aggregate(
     _check_version(table, root, old)
     plan = _Plan()
     for m in agg.manys:
-        targets = _targets(table, root, m.link.targets)
+        targets = _targets(root, m.link.targets)
         plan.diff(m, targets, manys[m.name], list(getattr(stored, m.name)))
     # A versioned root is bumped by any change to its aggregate, so that two
     # writers of one aggregate cannot both succeed from the same read.
