@@ -206,8 +206,11 @@ async def _run(session: Session, plan: _Plan) -> None:
                 await ops.delete(key)
         else:
             await ops.delete_where(parse_filters(table, {table.key_fields[0]: in_(keys)}))
+    changed: dict[int, tuple[Table[Any], list[Any]]] = {}
     for table, entity in plan.updates:
-        await session.ops(table).update(entity)
+        changed.setdefault(id(table), (table, []))[1].append(entity)
+    for table, entities in changed.values():
+        await session.ops(table).update_many(entities)
     for many, pairs in plan.inserts:
         await _insert(session, many, pairs)
 

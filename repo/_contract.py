@@ -55,6 +55,11 @@ class TableOps(Protocol[T]):
 
     async def update(self, entity: T) -> T: ...
 
+    async def update_many(self, entities: Sequence[T]) -> list[T]:
+        """`update` of each entity (distinct keys), in as few statements as the backend can;
+        all or nothing only inside a transaction."""
+        ...
+
     async def delete(self, key: Any) -> None: ...
 
     async def add_many(

@@ -30,6 +30,7 @@ from repo import (
     UnitOfWork,
     gt,
 )
+from repo.catalog import CatalogUnitOfWork, SkuRepository, add_product, create_brand
 
 from .conftest import AnyDatabase
 from .own_schema import own_schema, truncate
@@ -335,3 +336,19 @@ async def test_a_repository_reaches_an_aggregate_repository_of_its_unit(shop: An
         assert (await sibling.get(1)).customer == ada  # the unit's own, uncommitted work
         assert await db.repository(C).repository(OrderDetails).count() == 0  # the pool's
     assert await db.repository(C).repository(OrderDetails).count() == 1
+
+
+async def test_update_many_is_update_of_each(db: AnyDatabase) -> None:
+    """TableOps.update_many (an aggregate's changed children): versions bumped and matched,
+    StaleEntity for a stale one, NotFound for an absent one, as update() does."""
+    async with CatalogUnitOfWork(db) as uow:
+        brand = await create_brand(uow, "acme")
+        _, skus = await add_product(uow, brand.brand_id or 0, "anvil", [("s", "a"), ("m", "a")])
+    ops = db.repository(SkuRepository).ops
+    updated = await ops.update_many([attrs.evolve(s, stock=7) for s in skus])
+    assert [(s.stock, s.version) for s in updated] == [(7, 1), (7, 1)]
+    with pytest.raises(StaleEntity):
+        await ops.update_many([attrs.evolve(updated[0], stock=8), skus[1]])
+    current = await db.repository(SkuRepository).get(skus[1].sku_id)
+    with pytest.raises(NotFound):
+        await ops.update_many([current, attrs.evolve(current, sku_id=99)])
