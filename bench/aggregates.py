@@ -112,7 +112,7 @@ async def prepare(server: str, database: str, products: int, skus: int) -> str:
             products,
             skus,
         )
-        await conn.execute("VACUUM ANALYZE")
+        await conn.execute("ANALYZE brand, product, sku")
     finally:
         await conn.close()
     return dsn
