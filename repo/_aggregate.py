@@ -135,17 +135,20 @@ class Aggregate(Generic[T]):
         self.make: Callable[..., T] = _maker(entity, names)
 
     def parts(self, aggregate: T) -> tuple[Any, dict[str, Any], dict[str, list[Any]]]:
-        """The root, the parents and the children of `aggregate`, checked to be of their classes."""
+        """The root, the parents and the children of `aggregate`, checked to be of their classes.
+
+        The root's values are checked when written, once its references are filled in.
+        """
         if not isinstance(aggregate, self.entity):
             msg = f"this repository stores {self.entity.__name__} aggregates, got {aggregate!r}"
             raise InvalidQuery(msg)
         root = getattr(aggregate, self.root_field)
-        self.root.check_entity(root)
+        _check_class(self.root, root)
         ones = {o.name: getattr(aggregate, o.name) for o in self.ones}
         for o in self.ones:
             value = ones[o.name]
             if value is not None:
-                o.table.check_entity(value)
+                _check_class(o.table, value)
         manys: dict[str, list[Any]] = {}
         for m in self.manys:
             value = getattr(aggregate, m.name)
@@ -160,6 +163,12 @@ class Aggregate(Generic[T]):
 
     def __repr__(self) -> str:
         return f"Aggregate({self.entity.__name__}, root={self.root.name})"
+
+
+def _check_class(table: Table[Any], entity: object) -> None:
+    if not isinstance(entity, table.entity):
+        msg = f"{table.name} stores {table.entity.__name__} objects, got {type(entity).__name__}"
+        raise InvalidQuery(msg)
 
 
 def _maker(entity: type[T], names: list[str]) -> Callable[..., T]:

@@ -35,6 +35,14 @@ def _with(entity: Any, fields: tuple[str, ...], values: tuple[Any, ...]) -> Any:
     return attrs.evolve(entity, **dict(zip(fields, values, strict=True)))
 
 
+def _entity(table: Table[Any], child: object) -> Any:
+    """`child`, refused unless it is of `table`'s class (its values are checked once filled)."""
+    if not isinstance(child, table.entity):
+        msg = f"{table.name} stores {table.entity.__name__} objects, got {type(child).__name__}"
+        raise InvalidQuery(msg)
+    return child
+
+
 def _fill(agg: Aggregate[Any], root: Any, ones: dict[str, Any]) -> Any:
     """The root, its references to the parents given filled in where None; a mismatch refused."""
     for one in agg.ones:
@@ -89,8 +97,8 @@ async def _insert(session: Session, many: Many, pairs: list[tuple[Any, Any]]) ->
             root = _fill(node, root, ones)
             below.append(manys)
         else:
-            root = table.check_entity(child)
-        entities.append(_with(root, many.link.fields, targets))
+            root = _entity(table, child)
+        entities.append(table.check_entity(_with(root, many.link.fields, targets)))
     stored: Any = await session.ops(table).add_many(entities, returning=True)
     if node is None:
         return
@@ -109,7 +117,7 @@ async def _insert(session: Session, many: Many, pairs: list[tuple[Any, Any]]) ->
 async def add_aggregate(session: Session, agg: Aggregate[Any], aggregate: Any) -> Any:
     """Insert the root and its children; return the root's key."""
     root, ones, manys = agg.parts(aggregate)
-    stored = await session.ops(agg.root).add(_fill(agg, root, ones))
+    stored = await session.ops(agg.root).add(agg.root.check_entity(_fill(agg, root, ones)))
     for m in agg.manys:
         targets = _targets(stored, m.link.targets)
         await _insert(session, m, [(targets, c) for c in manys[m.name]])
@@ -154,8 +162,8 @@ class _Plan:
                 root, ones, manys = node.parts(child)
                 root = _fill(node, root, ones)
             else:
-                root, manys = table.check_entity(child), {}
-            root = _with(root, many.link.fields, targets)
+                root, manys = _entity(table, child), {}
+            root = table.check_entity(_with(root, many.link.fields, targets))
             if table.lacks_key(root) or table.key_of(root) not in held:
                 new.append((targets, child))
                 continue
@@ -183,8 +191,8 @@ async def update_aggregate(
 ) -> None:
     """Make the stored aggregate `stored` equal to `aggregate` (same key), writing only changes."""
     root, ones, manys = agg.parts(aggregate)
-    root = _fill(agg, root, ones)
     table = agg.root
+    root = table.check_entity(_fill(agg, root, ones))
     old = getattr(stored, agg.root_field)
     _check_version(table, root, old)
     plan = _Plan()

@@ -24,6 +24,7 @@ from repo import (
     ForeignKey,
     InvalidQuery,
     NotFound,
+    NotNullViolation,
     Repository,
     StaleEntity,
     Table,
@@ -352,3 +353,25 @@ async def test_update_many_is_update_of_each(db: AnyDatabase) -> None:
     current = await db.repository(SkuRepository).get(skus[1].sku_id)
     with pytest.raises(NotFound):
         await ops.update_many([current, attrs.evolve(current, sku_id=99)])
+
+
+async def test_references_to_the_parent_are_filled_in_before_values_are_checked(
+    shop: Any,
+) -> None:
+    """Children whose reference to their parent is None are stored under it; a wrong class
+    anywhere is refused with InvalidQuery, a None where none may be with NotNullViolation."""
+    db, (ada, _), products = shop
+    details = db.repository(OrderDetails)
+    unset: Any = None
+    product = products[0]
+    line = LineDetail(Line(unset, 1, product.product_id or 0), product, [Note(unset, unset, "x")])
+    stored = await details.add(OrderDetail(Order(1, WHEN, unset), ada, [line]))
+    assert stored.order.customer_id == ada.customer_id
+    assert stored.lines[0].notes[0].order_no == 1
+    assert stored.lines[0].notes[0].line_no == 1
+    with pytest.raises(InvalidQuery, match="stores Note objects"):
+        await details.update(attrs.evolve(stored, lines=[attrs.evolve(line, notes=[ada])]))
+    with pytest.raises(NotNullViolation):
+        no_qty = attrs.evolve(line, line=attrs.evolve(line.line, qty=unset))
+        await details.update(attrs.evolve(stored, lines=[no_qty]))
+    assert await details.get(1) == stored
