@@ -375,3 +375,14 @@ async def test_references_to_the_parent_are_filled_in_before_values_are_checked(
         no_qty = attrs.evolve(line, line=attrs.evolve(line.line, qty=unset))
         await details.update(attrs.evolve(stored, lines=[no_qty]))
     assert await details.get(1) == stored
+
+
+async def test_a_unit_streams_aggregates_in_its_transaction(shop: Any) -> None:
+    """stream() inside a unit of work reads the unit's own uncommitted aggregates."""
+    db, (ada, bob), products = shop
+    async with Shop(db) as uow:
+        for no in (3, 1, 2):
+            await uow.details.add(order(no, ada if no % 2 else bob, products, no))
+        streamed = [d async for d in uow.details.stream(order_by="-order_no", prefetch=1)]
+        assert streamed == await uow.details.get_many([3, 2, 1])
+        assert [len(d.lines) for d in streamed] == [3, 2, 1]
