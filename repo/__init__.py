@@ -6,6 +6,8 @@ connections, a `UnitOfWork` owning a transaction and its savepoints.
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._aggregate import Aggregate
+from ._aggregate_repository import AggregateRepository
 from ._bulk import UpsertResult
 from ._columns import Column, ForeignKey
 from ._contract import DatabaseLike
@@ -52,6 +54,8 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 __all__ = [
+    "Aggregate",
+    "AggregateRepository",
     "Backoff",
     "CheckViolation",
     "Column",

@@ -19,13 +19,14 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 if TYPE_CHECKING:
+    from ._aggregate import Aggregate
     from ._bulk import UpsertResult
     from ._mapping import Table
     from ._options import TransactionOptions
     from ._query import Condition, Order, RowLock
     from ._stream import Cursor, Stream
 
-__all__ = ["DatabaseLike", "Session", "SqlRunner", "TableOps", "UnitSession"]
+__all__ = ["AggregateReads", "DatabaseLike", "Session", "SqlRunner", "TableOps", "UnitSession"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -58,6 +59,11 @@ class TableOps(Protocol[T]):
     async def exists(self, conditions: Sequence[Condition]) -> bool: ...
 
     async def update(self, entity: T) -> T: ...
+
+    async def update_many(self, entities: Sequence[T]) -> list[T]:
+        """`update` of each entity (distinct keys), in as few statements as the backend can;
+        all or nothing only inside a transaction."""
+        ...
 
     async def delete(self, key: Any) -> None: ...
 
@@ -102,6 +108,34 @@ class TableOps(Protocol[T]):
     ) -> AbstractAsyncContextManager[Cursor[T]]: ...
 
 
+class AggregateReads(Protocol[T]):
+    """The reads of whole aggregates, as a backend runs them (one statement each on PostgreSQL)."""
+
+    async def get(self, key: Any) -> T: ...
+
+    async def get_many(self, keys: Sequence[Any]) -> list[T]: ...
+
+    async def find(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        limit: int | None,
+        offset: int | None,
+    ) -> list[T]: ...
+
+    async def page(
+        self,
+        conditions: Sequence[Condition],
+        orders: Sequence[Order],
+        after: tuple[Any, ...] | None,
+        limit: int,
+    ) -> tuple[list[T], bool]: ...
+
+    def stream(
+        self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int
+    ) -> Stream[T]: ...
+
+
 class SqlRunner(Protocol):
     """Hand-written SQL, for repository methods that go beyond the generic ones."""
 
@@ -142,6 +176,14 @@ class Session(Protocol):
 
         False at pool level, where every call is its own transaction.
         """
+        ...
+
+    def aggregate(self, aggregate: Aggregate[T]) -> AggregateReads[T]: ...
+
+    def atomic_session(self) -> AbstractAsyncContextManager[Session]:
+        """``async with``: a session whose calls all run in one transaction (an
+        operation of several statements, such as an aggregate's write); inside a
+        unit of work, that unit's."""
         ...
 
 

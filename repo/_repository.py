@@ -7,6 +7,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
+from ._aggregate_repository import AggregateRepository
 from ._bulk import UpsertResult
 from ._contract import Session, TableOps
 from ._mapping import Table
@@ -20,7 +21,7 @@ __all__ = ["Repository"]
 
 T = TypeVar("T")
 M = TypeVar("M")
-R = TypeVar("R", bound="Repository[Any]")
+R = TypeVar("R", bound="Repository[Any] | AggregateRepository[Any]")
 
 
 class Repository(Generic[T]):
@@ -348,11 +349,14 @@ class Repository(Generic[T]):
 
         For a method that needs the other tables of its unit, hand-written
         or in an in-memory override: ``self.repository(ProductRepository)``
-        reads and writes in this repository's transaction.
+        reads and writes in this repository's transaction; an
+        `AggregateRepository` class gives one of those.
         """
         candidate: object = cls
-        if not (isinstance(candidate, type) and issubclass(candidate, Repository)):
-            msg = f"repository() takes a Repository subclass, got {cls!r}"
+        if not (
+            isinstance(candidate, type) and issubclass(candidate, (Repository, AggregateRepository))
+        ):
+            msg = f"repository() takes a Repository or AggregateRepository subclass, got {cls!r}"
             raise InvalidState(msg)
         return self._session.repository(cls)
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from types import TracebackType
 from typing import Any, ClassVar, Self
 
+from ._aggregate_repository import AggregateRepository
 from ._contract import DatabaseLike
 from ._options import Isolation, TransactionOptions
 from ._outcome import carry, outcome_unknown
@@ -17,6 +18,9 @@ from ._repository import Repository
 from .errors import ConnectionLost, InvalidQuery, InvalidState, OutcomeUnknown, RepoError
 
 __all__ = ["Savepoint", "UnitOfWork", "UnitState"]
+
+# What a unit of work may declare: repositories of tables, and of aggregates.
+_Declared = type[Repository[Any]] | type[AggregateRepository[Any]]
 
 
 class UnitState(enum.Enum):
@@ -67,7 +71,7 @@ class UnitOfWork:
     name that does not resolve then raises `InvalidQuery`.
     """
 
-    _repository_slots: ClassVar[Mapping[str, type[Repository[Any]]]] = {}
+    _repository_slots: ClassVar[Mapping[str, _Declared]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -114,7 +118,7 @@ class UnitOfWork:
             setattr(self, name, self._session.repository(cls))
 
     @classmethod
-    def _repositories(cls) -> Mapping[str, type[Repository[Any]]]:
+    def _repositories(cls) -> Mapping[str, _Declared]:
         return cls._repository_slots
 
     @property
@@ -273,12 +277,10 @@ class UnitOfWork:
         return f"<{type(self).__name__} {self._state.value}>"
 
 
-def _resolve_repositories(
-    cls: type[UnitOfWork], scope: Mapping[str, Any]
-) -> dict[str, type[Repository[Any]]]:
+def _resolve_repositories(cls: type[UnitOfWork], scope: Mapping[str, Any]) -> dict[str, _Declared]:
     """The repositories `cls` declares, its bases' included; `InvalidQuery` for a name
     that does not resolve now, where `scope` holds the names local to the class statement."""
-    found: dict[str, type[Repository[Any]]] = {}
+    found: dict[str, _Declared] = {}
     for base in reversed(cls.__mro__[1:]):
         found.update(getattr(base, "_repository_slots", {}))
     module = sys.modules.get(cls.__module__)
@@ -307,7 +309,7 @@ def _resolve_repositories(
                     f"resolved ({type(exc).__name__}: {exc}): {advice}"
                 )
                 raise InvalidQuery(msg) from exc
-        if isinstance(hint, type) and issubclass(hint, Repository):
+        if isinstance(hint, type) and issubclass(hint, (Repository, AggregateRepository)):
             found[name] = hint
         else:
             found.pop(name, None)

@@ -18,6 +18,7 @@ from typing import Any, Self, TypeVar, Unpack
 
 import asyncpg
 
+from repo._aggregate_repository import AggregateRepository
 from repo._observe import EventHook, Observer
 from repo._options import PoolOptions, PoolSettings, TransactionOptions
 from repo._repository import Repository
@@ -324,8 +325,10 @@ class Database:
         opened on it.
         """
         candidate: object = cls
-        if not (isinstance(candidate, type) and issubclass(candidate, Repository)):
-            msg = f"repository() takes a Repository subclass, got {cls!r}"
+        if not (
+            isinstance(candidate, type) and issubclass(candidate, (Repository, AggregateRepository))
+        ):
+            msg = f"repository() takes a Repository or AggregateRepository subclass, got {cls!r}"
             raise InvalidState(msg)
         session: SessionBase
         if connection is not None:

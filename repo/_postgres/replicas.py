@@ -26,6 +26,7 @@ import asyncpg
 from repo._observe import Observer
 from repo.errors import ConnectionLost, PoolTimeout, SerializationFailure
 
+from .aggregate import PgAggregateReads
 from .bouncer import split_dsn
 from .coalesce import Coalescer, Route
 from .connection import DRIVER_ERRORS, Conn
@@ -38,6 +39,7 @@ from .sessions import PoolSession
 from .transaction import Transaction
 
 if TYPE_CHECKING:
+    from repo._aggregate import Aggregate
     from repo._mapping import Table
 
 __all__ = ["Replica", "Replicas", "RoutedSession"]
@@ -267,6 +269,9 @@ class RoutedSession(PoolSession):
 
     def ops(self, table: Table[Any]) -> PgTableOps[Any]:
         return PgTableOps(self, table, reader=self._reader)
+
+    def aggregate(self, aggregate: Aggregate[Any]) -> PgAggregateReads[Any]:
+        return PgAggregateReads(self._reader, aggregate)
 
     def reading(self) -> Reading:
         return self._reader.reading()

@@ -25,6 +25,7 @@ from repo._outcome import aborted_at_commit, lost_in_unit
 from repo._stream import Stream
 from repo.errors import ConnectionLost, InvalidState, ReadOnlyViolation
 
+from .aggregate import PgAggregateReads
 from .coalesce import Coalescer, Route
 from .connection import Conn, mark_raw
 from .cursor import Lent, PoolReading, Reading, open_cursor, stream_rows
@@ -35,6 +36,7 @@ from .run import PgRunner, call
 from .transaction import CallersConnection, Transaction, atomically, begin_statement
 
 if TYPE_CHECKING:
+    from repo._aggregate import Aggregate
     from repo._mapping import Table
 
 __all__ = [
@@ -84,6 +86,15 @@ class SessionBase(PgRunner):
 
     def sql(self, method: str) -> SessionBase:
         return self
+
+    def aggregate(self, aggregate: Aggregate[T]) -> PgAggregateReads[T]:
+        return PgAggregateReads(self, aggregate)
+
+    @asynccontextmanager
+    async def atomic_session(self) -> AsyncIterator[SessionBase]:
+        """A session on one connection inside a transaction (this session's, in a unit)."""
+        async with self.atomic() as conn:
+            yield ConnectionSession(conn, declare=self.declare, obs=self.obs)
 
     def repository(self, cls: Callable[[Any], R]) -> R:
         return cls(self)

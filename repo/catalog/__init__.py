@@ -6,7 +6,7 @@ functions, written against `CatalogUnitOfWork`, which run unchanged on
 `repo.testing.MemoryDatabase`.
 """
 
-from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView
+from ._entities import Brand, Product, ProductColor, ProductDetail, ProductSize, Sku, SkuView
 from ._generate import CatalogCounts, load_catalog, plan_catalog
 from ._memory import MemorySkuRepository
 from ._repositories import (
@@ -14,6 +14,7 @@ from ._repositories import (
     BrandRepository,
     CatalogUnitOfWork,
     ColorRepository,
+    ProductDetails,
     ProductRepository,
     SizeRepository,
     SkuRepository,
@@ -24,15 +25,17 @@ from ._services import (
     create_brand,
     discontinue_product,
     import_price_list,
+    product_detail,
     product_sheet,
     rename_brand,
 )
-from ._tables import BRANDS, COLORS, PRODUCTS, SIZES, SKUS, TABLES
+from ._tables import BRANDS, COLORS, PRODUCT_DETAIL, PRODUCTS, SIZES, SKUS, TABLES
 
 __all__ = [
     "BRANDS",
     "COLORS",
     "PRODUCTS",
+    "PRODUCT_DETAIL",
     "SIZES",
     "SKUS",
     "SKU_VIEW_SQL",
@@ -46,6 +49,8 @@ __all__ = [
     "PriceImport",
     "Product",
     "ProductColor",
+    "ProductDetail",
+    "ProductDetails",
     "ProductRepository",
     "ProductSize",
     "SizeRepository",
@@ -58,6 +63,7 @@ __all__ = [
     "import_price_list",
     "load_catalog",
     "plan_catalog",
+    "product_detail",
     "product_sheet",
     "rename_brand",
 ]

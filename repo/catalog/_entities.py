@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["Brand", "Product", "ProductColor", "ProductSize", "Sku", "SkuView"]
+__all__ = ["Brand", "Product", "ProductColor", "ProductDetail", "ProductSize", "Sku", "SkuView"]
 
 
 @attrs.frozen
@@ -56,3 +56,12 @@ class SkuView:
     brand_name: str
     product_color_name: str
     product_size_name: str
+
+
+@attrs.frozen
+class ProductDetail:
+    """An aggregate: a product with its brand and its skus (by key), read in one statement."""
+
+    product: Product
+    brand: Brand
+    skus: list[Sku]

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from repo import Repository, UnitOfWork
+from repo import AggregateRepository, Repository, UnitOfWork
 
-from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView
-from ._tables import BRANDS, COLORS, PRODUCTS, SIZES, SKUS
+from ._entities import Brand, Product, ProductColor, ProductDetail, ProductSize, Sku, SkuView
+from ._tables import BRANDS, COLORS, PRODUCT_DETAIL, PRODUCTS, SIZES, SKUS
 
 __all__ = [
     "BrandRepository",
     "CatalogUnitOfWork",
     "ColorRepository",
+    "ProductDetails",
     "ProductRepository",
     "SizeRepository",
     "SkuRepository",
@@ -61,9 +62,16 @@ class SkuRepository(Repository[Sku]):
         return await self.query(SkuView, SKU_VIEW_SQL, product_id)
 
 
+class ProductDetails(AggregateRepository[ProductDetail]):
+    """Products with their brand and skus, whole."""
+
+    aggregate = PRODUCT_DETAIL
+
+
 class CatalogUnitOfWork(UnitOfWork):
     brands: BrandRepository
     products: ProductRepository
     colors: ColorRepository
     sizes: SizeRepository
     skus: SkuRepository
+    details: ProductDetails

@@ -15,7 +15,7 @@ import attrs
 from repo import in_
 from repo.errors import InvalidQuery
 
-from ._entities import Brand, Product, ProductColor, ProductSize, Sku, SkuView
+from ._entities import Brand, Product, ProductColor, ProductDetail, ProductSize, Sku, SkuView
 from ._repositories import CatalogUnitOfWork
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "create_brand",
     "discontinue_product",
     "import_price_list",
+    "product_detail",
     "product_sheet",
     "rename_brand",
 ]
@@ -81,12 +82,16 @@ async def product_sheet(uow: CatalogUnitOfWork, product_id: int) -> list[SkuView
     return await uow.skus.views_of_product(product_id)
 
 
+async def product_detail(uow: CatalogUnitOfWork, product_id: int) -> ProductDetail:
+    """A product with its brand and its skus, in one read; `NotFound` if absent."""
+    return await uow.details.get(product_id)
+
+
 async def discontinue_product(uow: CatalogUnitOfWork, product_id: int) -> int:
     """Remove a product and its skus; return how many skus went. `NotFound` if absent."""
-    await uow.products.get(product_id)
-    removed = await uow.skus.delete_where(product_id=product_id)
-    await uow.products.delete(product_id)
-    return removed
+    detail = await uow.details.get(product_id)
+    await uow.details.delete(product_id)
+    return len(detail.skus)
 
 
 @attrs.frozen

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from repo import Column, Table
+from repo import Aggregate, Column, Table
 
-from ._entities import Brand, Product, ProductColor, ProductSize, Sku
+from ._entities import Brand, Product, ProductColor, ProductDetail, ProductSize, Sku
 
-__all__ = ["BRANDS", "COLORS", "PRODUCTS", "SIZES", "SKUS", "TABLES"]
+__all__ = ["BRANDS", "COLORS", "PRODUCTS", "PRODUCT_DETAIL", "SIZES", "SKUS", "TABLES"]
 
 BRANDS = Table("brand", Brand, key="brand_id", unique=["brand_name"])
 PRODUCTS = Table(
@@ -44,3 +44,7 @@ SKUS = Table(
 # metadata is built from (alembic.ini names it), so the mappings are the one
 # source of truth for the schema.
 TABLES = (BRANDS, PRODUCTS, COLORS, SIZES, SKUS)
+
+# A product with its brand and its skus: the foreign keys product -> brand
+# and sku -> product say how they join.
+PRODUCT_DETAIL = Aggregate(ProductDetail, root=PRODUCTS, one={"brand": BRANDS}, many={"skus": SKUS})

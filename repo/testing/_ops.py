@@ -173,6 +173,9 @@ class MemoryTableOps(Generic[T]):
             check_foreign_keys(txn, table, new)
         return self._make(new)
 
+    async def update_many(self, entities: Sequence[T]) -> list[T]:
+        return [await self.update(e) for e in entities]
+
     async def delete(self, key: Any) -> None:
         key = self._key(key)
         async with self._session.statement(write=True) as txn:

@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any, NoReturn, Protocol, TypeVar
 
+from repo._aggregate import Aggregate
+from repo._aggregate_reads import ComposedReads
 from repo._mapping import Table
 from repo._options import TransactionOptions
 from repo.errors import InvalidState, NotSupportedInMemory
@@ -81,6 +83,24 @@ class MemorySession:
     def repository(self, cls: Callable[[Any], R]) -> R:
         return self._db._class_for(cls)(self)
 
+    def aggregate(self, aggregate: Aggregate[T]) -> ComposedReads[T]:
+        return ComposedReads(self, aggregate)
+
+    @asynccontextmanager
+    async def atomic_session(self) -> AsyncIterator[MemorySession]:
+        """A transaction of its own for an operation of several statements."""
+        unit = MemoryUnitSession(self._db, TransactionOptions())
+        await unit.begin()
+        try:
+            yield unit
+        except BaseException:
+            await unit.close()
+            raise
+        try:
+            await unit.commit()
+        finally:
+            await unit.close()
+
     @asynccontextmanager
     async def statement(self, *, write: bool) -> AsyncIterator[Transaction]:
         """One statement in its own transaction, committed if it succeeds."""
@@ -124,6 +144,11 @@ class MemoryUnitSession(MemorySession):
             txn = self._current()
             with txn.statement(write=write):
                 yield txn
+
+    @asynccontextmanager
+    async def atomic_session(self) -> AsyncIterator[MemorySession]:
+        # The unit's transaction already makes the operation atomic.
+        yield self
 
     @property
     def connection(self) -> NoReturn:

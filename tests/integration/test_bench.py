@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +99,24 @@ def test_observe_compares_configured_databases(server_dsn: str, tmp_path: Path) 
         "hook",
         "debug",
     ]
+
+
+def test_aggregates_bench_loads_every_product_on_every_system(server_dsn: str) -> None:
+    """bench.aggregates loads every product whole on each system, each way, and checks every
+    sku came (it raises otherwise): repo, asyncpg, the ORM's two loaders. In process, at toy
+    size, so that it adds little to the suite."""
+    from bench.aggregates import SYSTEMS, WAYS, measure, prepare, table
+
+    database = f"repo_bench_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+    async def run() -> Any:
+        dsn = await prepare(server_dsn, database, products=12, skus=3)
+        return await measure(dsn, products=12, skus=3, rounds=1)
+
+    try:
+        times = asyncio.run(run())
+    finally:
+        drop_database(server_dsn, with_database(server_dsn, database))
+    rows = [line.split(" | ")[:2] for line in table(times)[2:]]
+    assert rows == [[f"| {way}", system] for way in WAYS for system in SYSTEMS]
+    assert all(len(times[w][s]["wall"]) == 1 for w in WAYS for s in SYSTEMS)

@@ -57,6 +57,8 @@ def check(figures: dict[str, Any]) -> None:
     }
     assert figures["concurrency"]["queries"] == 5
     assert figures["stream"]["rows"] == 600
+    assert figures["aggregates"]["products"] == 50
+    assert figures["aggregates"]["skus"] == 600
     assert "/repo_demo" in figures["database"]
 
 

@@ -7,17 +7,20 @@ The backend here is the smallest that satisfies `_unit_session()` (as
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, TypeVar
 
 import pytest
 
 from repo import Backoff, SerializationFailure, TransactionOptions, UnitOfWork, run_in_unit
-from repo._contract import SqlRunner, TableOps
+from repo._aggregate import Aggregate
+from repo._contract import AggregateReads, Session, SqlRunner, TableOps
 from repo._mapping import Table
 
 NO_WAIT = Backoff(first=0.0, cap=0.0)
 
 R = TypeVar("R")
+T = TypeVar("T")
 
 
 class Recorder:
@@ -40,6 +43,12 @@ class Recorder:
         raise NotImplementedError
 
     def sql(self, method: str) -> SqlRunner:
+        raise NotImplementedError
+
+    def aggregate(self, aggregate: Aggregate[T]) -> AggregateReads[T]:
+        raise NotImplementedError
+
+    def atomic_session(self) -> AbstractAsyncContextManager[Session]:
         raise NotImplementedError
 
     async def begin(self) -> None:

@@ -1,0 +1,115 @@
+"""Aggregates on the wire: each read is one statement, each write only the statements it needs.
+
+Counted as in ``test_round_trips.py``: the operation runs once to warm the
+statement cache, then again under the count, on a pool of one connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import attrs
+import pytest
+
+from repo import Database
+from repo.catalog import (
+    Brand,
+    BrandRepository,
+    CatalogUnitOfWork,
+    ProductDetail,
+    ProductDetails,
+    add_product,
+)
+from tests.integration.test_round_trips import assert_trips, trips
+from tests.wire import Wiretap
+
+
+@pytest.fixture
+async def tap(dsn: str, migrated_dsn: str) -> AsyncIterator[Wiretap]:
+    async with Wiretap(migrated_dsn) as wiretap:
+        yield wiretap
+
+
+@pytest.fixture
+async def stocked(tap: Wiretap) -> AsyncIterator[Database]:
+    """A pool of one connection on a catalog of one brand and two products of three skus."""
+    async with Database.connect(tap.dsn, min_size=1, max_size=1) as database:
+        brand = await database.repository(BrandRepository).add(Brand("acme"))
+        async with CatalogUnitOfWork(database) as uow:
+            for name in ("anvil", "rope"):
+                variants = [("s", "red"), ("m", "red"), ("l", "blue")]
+                await add_product(uow, brand.brand_id or 0, name, variants)
+        yield database
+
+
+@pytest.mark.parametrize("operation", ["get", "get_many", "find", "find_one", "page"])
+async def test_each_read_is_one_statement(tap: Wiretap, stocked: Database, operation: str) -> None:
+    """A whole product, brand and skus included, costs one round trip, however many skus."""
+    details = stocked.repository(ProductDetails)
+
+    async def read(i: int) -> object:
+        match operation:
+            case "get":
+                found: object = await details.get(1)
+            case "get_many":
+                found = await details.get_many([2, 1])
+            case "find":
+                found = await details.find(product_name="anvil")
+            case "find_one":
+                found = await details.find_one(product_id=2)
+            case _:
+                found = await details.page(limit=1)
+        return found
+
+    actual = await trips(tap, read)
+    assert_trips(actual, ['SELECT _a0."product_name"'])
+    assert "ARRAY(SELECT ROW(" in actual[0]
+    assert "LEFT JOIN" in actual[0]
+
+
+async def test_a_pool_level_stream_is_one_read_only_transaction(
+    tap: Wiretap, stocked: Database
+) -> None:
+    details = stocked.repository(ProductDetails)
+
+    async def stream(i: int) -> object:
+        return [d async for d in details.stream()]
+
+    assert_trips(
+        await trips(tap, stream),
+        ["BEGIN READ ONLY", "SELECT _a0.", "<fetch from an open portal>", "ROLLBACK"],
+    )
+
+
+async def test_an_update_writes_only_what_changed(tap: Wiretap, stocked: Database) -> None:
+    """Changing one sku of three: read, one UPDATE, read back, in one transaction."""
+    details = stocked.repository(ProductDetails)
+
+    async def update(i: int) -> ProductDetail:
+        stored = await details.get(1)
+        tap.clear()
+        sku = stored.skus[1]
+        skus = [stored.skus[0], attrs.evolve(sku, stock=sku.stock + 1), stored.skus[2]]
+        return await details.update(attrs.evolve(stored, skus=skus))
+
+    assert_trips(
+        await trips(tap, update),
+        ["BEGIN", "SELECT _a0.", 'UPDATE "sku"', "SELECT _a0.", "COMMIT"],
+    )
+
+
+async def test_an_add_inserts_the_children_in_one_statement(
+    tap: Wiretap, stocked: Database
+) -> None:
+    details = stocked.repository(ProductDetails)
+    template = await details.get(1)
+
+    async def add(i: int) -> ProductDetail:
+        product = attrs.evolve(template.product, product_id=None, product_name=f"copy {i}")
+        skus = [attrs.evolve(s, sku_id=None, version=0) for s in template.skus]
+        return await details.add(ProductDetail(product, template.brand, skus))
+
+    assert_trips(
+        await trips(tap, add),
+        ["BEGIN", 'INSERT INTO "product"', 'INSERT INTO "sku"', "SELECT _a0.", "COMMIT"],
+    )
