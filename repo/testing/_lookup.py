@@ -2,9 +2,12 @@
 
 A filter that fixes the key, or every column of a unique constraint, by
 equality selects at most one row: that row is found with one lookup (the
-key, or the constraint's hash index) and then tested against the whole
-filter, so the result is the same as a scan's, in constant time. Any other
-filter scans the visible rows in their order.
+key, or the constraint's hash index). One that fixes the columns of a
+foreign key or of a declared index (of plain types: numbers, text, uuid,
+bool, dates and times, enums) finds its rows in that columns' hash index,
+in the order a scan would meet them. Either way the rows found are then
+tested against the whole filter, so the result is a scan's, without the
+scan. Any other filter scans the visible rows in their order.
 """
 
 from __future__ import annotations
@@ -14,11 +17,26 @@ from typing import Any
 
 from repo._mapping import Table
 from repo._query import Condition, Operator
+from repo._types import BUILTIN_KINDS
 
 from ._eval import matcher
 from ._store import Row, Transaction
 
 __all__ = ["select"]
+
+# Kinds whose equality is a hash's: no NaN, no json, no array.
+_PLAIN = frozenset(
+    {"int2", "int4", "int8", "numeric", "text", "uuid", "bool", "date", "timestamp"}
+    | {"timestamptz", "time", "bytea"}
+)
+
+
+def _plain(table: Table[Any], fields: tuple[str, ...]) -> bool:
+    for f in fields:
+        spec = table.field(f)
+        if spec.array or (spec.kind not in _PLAIN and spec.kind in BUILTIN_KINDS):
+            return False
+    return True
 
 
 def _one(txn: Transaction, table: Table[Any], fixed: dict[str, Any]) -> list[Any] | None:
@@ -31,6 +49,14 @@ def _one(txn: Transaction, table: Table[Any], fixed: dict[str, Any]) -> list[Any
         if all(f in fixed for f in unique.fields):
             positions = tuple(table.field_names.index(f) for f in unique.fields)
             return txn.lookup(table.name, positions, tuple(fixed[f] for f in unique.fields))
+    indexed = [fk.fields for fk in table.foreign_keys] + [ix.fields for ix in table.indexes]
+    for declared in indexed:
+        # A declared index serves a filter on its leading column(s), as a btree does.
+        fields = tuple(f for f in declared if f in fixed) if declared[0] in fixed else ()
+        if fields and _plain(table, fields):
+            positions = tuple(table.field_names.index(f) for f in fields)
+            values = tuple(fixed[f] for f in fields)
+            return txn.lookup(table.name, positions, values, ordered=True)
     return None
 
 

@@ -43,6 +43,8 @@ __all__ = ["Row", "Store", "Transaction", "TxState"]
 Row = tuple[Any, ...]
 _MISSING: Any = object()
 _ids = itertools.count(1)
+# Where a key took its place in a dict of rows (their scan order): see `lookup`.
+_places = itertools.count()
 
 
 class Store:
@@ -60,6 +62,7 @@ class Store:
         # The server defaults each table's columns may need, compiled at first use.
         self.defaults: dict[str, dict[int, Default]] = {}
         self.indexes: dict[str, dict[tuple[int, ...], Index]] = {}
+        self.places: dict[str, dict[Any, int]] = {}
 
     def register(self, table: Table[Any]) -> None:
         """Learn a mapping (its constraints), the first time a repository uses it.
@@ -73,6 +76,7 @@ class Store:
             self.tables[table.name] = table
             self.rows[table.name] = {}
             self.indexes[table.name] = {}
+            self.places[table.name] = {}
         elif known is not table and known.field_names != table.field_names:
             msg = (
                 f"two mappings named {table.name!r} with different fields use one "
@@ -99,7 +103,10 @@ class Store:
                 index.add(key, row)
         if row is None:
             committed.pop(key, None)
+            self.places[table].pop(key, None)
         else:
+            if old is None:
+                self.places[table][key] = next(_places)
             committed[key] = row
 
     def next_value(self, table: str, field: str) -> int:
@@ -141,6 +148,8 @@ class Transaction:
         # Indexes of the rows this transaction wrote (and of its snapshot, if any).
         self._mine: dict[str, dict[tuple[int, ...], Index]] = {}
         self._seen_by: dict[str, dict[tuple[int, ...], Index]] = {}
+        self._places: dict[str, dict[Any, int]] = {}
+        self._seen_places: dict[str, dict[Any, int]] = {}
         # The failure that aborted the transaction, for its COMMIT to name.
         self.failure: BaseException | None = None
 
@@ -168,13 +177,34 @@ class Transaction:
             if new is not None:
                 yield key, new
 
-    def lookup(self, table: str, positions: tuple[int, ...], values: tuple[Any, ...]) -> list[Any]:
-        """The keys of the visible rows of `table` holding `values` at `positions`."""
+    def lookup(
+        self,
+        table: str,
+        positions: tuple[int, ...],
+        values: tuple[Any, ...],
+        *,
+        ordered: bool = False,
+    ) -> list[Any]:
+        """The keys of the visible rows of `table` holding `values` at `positions`;
+        `ordered`: in the order `rows` would yield them."""
         mine = self.writes.get(table, {})
         found = [k for k in self._base_index(table, positions).get(values) if k not in mine]
+        if ordered and len(found) > 1:
+            found.sort(key=self._base_places(table).__getitem__)
         if mine:
-            found.extend(self._my_index(table, positions).get(values))
+            own = list(self._my_index(table, positions).get(values))
+            if ordered and len(own) > 1:
+                own.sort(key=self._places[table].__getitem__)
+            found.extend(own)
         return found
+
+    def _base_places(self, table: str) -> dict[Any, int]:
+        if self._snapshot is None:
+            return self.store.places[table]
+        places = self._seen_places.get(table)
+        if places is None:
+            places = self._seen_places[table] = {k: i for i, k in enumerate(self._base(table))}
+        return places
 
     def _base_index(self, table: str, positions: tuple[int, ...]) -> Index:
         if self._snapshot is None:
@@ -204,7 +234,10 @@ class Transaction:
                 index.add(key, row)
         if row is _MISSING:
             del mine[key]
+            self._places[table].pop(key, None)
         else:
+            if key not in mine:
+                self._places.setdefault(table, {})[key] = next(_places)
             mine[key] = row
 
     # -- writing ----------------------------------------------------------
@@ -319,6 +352,8 @@ class Transaction:
         self.writes = {}
         self._mine = {}
         self._seen_by = {}
+        self._places = {}
+        self._seen_places = {}
         self._undo.clear()
         self._savepoints.clear()
         self.state = TxState.ENDED
