@@ -16,13 +16,16 @@
    service calls on it (a brand, a product with two skus, a rename, a
    product sheet, a discontinue), as a suite of service-level unit tests does.
 
-Prints both times for the import, and the unit tests' total and per-test time.
+Prints both times for the import, and the unit tests' total and per-test time;
+for the fake also the CPU time it used (steadier than the wall clock on a
+shared machine), and the machine's load average before each run.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from decimal import Decimal
 from typing import Any
@@ -107,10 +110,12 @@ async def _admin(dsn: str, *statements: str) -> None:
         await conn.close()
 
 
-def _timed(run: Any) -> tuple[float, Any]:
-    start = time.perf_counter()
+def _timed(run: Any) -> tuple[float, float, Any]:
+    """Wall-clock and CPU seconds of `run`, and its result."""
+    print(f"  (load average {os.getloadavg()[0]:.1f})", flush=True)
+    start, cpu = time.perf_counter(), time.process_time()
     result = asyncio.run(run)
-    return time.perf_counter() - start, result
+    return time.perf_counter() - start, time.process_time() - cpu, result
 
 
 async def _on_postgres(dsn: str, products: int, variants: int, unit: int) -> dict[str, int]:
@@ -134,8 +139,9 @@ def main() -> None:
 
     rows = opts.products * (1 + opts.variants) + 20
     print(f"import: {opts.products} products x {opts.variants} skus ({rows:,} rows written)")
-    took, memory = _timed(import_catalog(MemoryDatabase(), opts.products, opts.variants, opts.unit))
-    print(f"  MemoryDatabase  {took:8.2f} s   {memory}", flush=True)
+    fake = MemoryDatabase()
+    took, cpu, memory = _timed(import_catalog(fake, opts.products, opts.variants, opts.unit))
+    print(f"  MemoryDatabase  {took:8.2f} s (cpu {cpu:.2f} s)   {memory}", flush=True)
     if not opts.skip_postgres:
         server = resolve_dsn()
         dsn = with_database(server, DATABASE)
@@ -147,15 +153,15 @@ def main() -> None:
             )
         )
         upgrade(dsn, "head")
-        pg_took, on_server = _timed(_on_postgres(dsn, opts.products, opts.variants, opts.unit))
+        pg_took, _, on_server = _timed(_on_postgres(dsn, opts.products, opts.variants, opts.unit))
         print(f"  PostgreSQL      {pg_took:8.2f} s   {on_server}   ({mask_dsn(dsn)})")
         assert on_server == memory, "the two backends hold different rows"
         asyncio.run(_admin(server, f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
         print(f"  memory / postgres: {took / pg_took:.2f}")
-    tests_took, _ = _timed(_unit_tests(opts.tests))
+    tests_took, tests_cpu, _ = _timed(_unit_tests(opts.tests))
     per = tests_took / opts.tests * 1000
     print(f"unit tests: {opts.tests} on fresh MemoryDatabases")
-    print(f"  MemoryDatabase  {tests_took:8.2f} s   ({per:.2f} ms a test)")
+    print(f"  MemoryDatabase  {tests_took:8.2f} s (cpu {tests_cpu:.2f} s)   ({per:.2f} ms a test)")
 
 
 if __name__ == "__main__":

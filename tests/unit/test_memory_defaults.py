@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 import pytest
 
-from repo import Column, ForeignKey, NotSupportedInMemory, Repository, Table
+from repo import Column, ForeignKey, InvalidQuery, NotSupportedInMemory, Repository, Table
 from repo.testing import MemoryDatabase
 
 
@@ -118,3 +118,10 @@ async def test_a_set_default_column_needs_a_default_it_can_evaluate() -> None:
 
     with pytest.raises(NotSupportedInMemory, match=r"child\.parent_id"):
         MemoryDatabase().repository(_repository(table))
+
+
+def test_an_unknown_on_delete_action_is_refused() -> None:
+    """A misspelt action would be NO ACTION in memory and an error in the migration."""
+    with pytest.raises(InvalidQuery, match=r"CASCADES.*use one of NO ACTION, RESTRICT"):
+        ForeignKey("parent", "child_id", on_delete="CASCADES")
+    assert ForeignKey("parent", "child_id", on_delete="set  null").on_delete == "set  null"
