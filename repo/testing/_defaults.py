@@ -10,7 +10,8 @@ it. The fake runs the expressions that mean one thing on every server:
   ``statement_timestamp()``: the statement's; ``clock_timestamp()``: the
   clock's, at each row;
 - constants and casts of constants: ``0``, ``-1.5``, ``true``, ``NULL``,
-  ``'x'``, ``'x'::text``, ``'{}'::jsonb``, ``'{}'::text[]``, ``(0)``.
+  ``'x'``, ``'x'::text``, ``'{}'::jsonb``, ``'{}'::text[]``, ``'{a,b}'``
+  (an array of plain, unquoted elements), ``(0)``.
 
 Anything else (a sequence, a function of the user's, arithmetic) is refused
 with `NotSupportedInMemory` when the table is first used, never guessed. Only
@@ -28,6 +29,8 @@ import re
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
+
+import attrs
 
 from repo._columns import ColumnSpec
 from repo._mapping import Table
@@ -90,9 +93,18 @@ def _from_text(spec: ColumnSpec, text: str) -> Any:
     """A string literal read as the column's type reads its input."""
     kind = spec.kind
     if spec.array:
-        if text.strip() == "{}":
+        inner = text.strip()
+        if not (inner.startswith("{") and inner.endswith("}")) or any(
+            c in inner[1:-1] for c in '{}"\\'
+        ):
+            raise ValueError(text)
+        if not inner[1:-1].strip():
             return []
-        raise ValueError(text)
+        element = attrs.evolve(spec, array=False)
+        return [
+            None if part.strip().upper() == "NULL" else _from_text(element, part.strip())
+            for part in inner[1:-1].split(",")
+        ]
     if kind in _INTS:
         return int(text.strip())
     if kind == "numeric":

@@ -76,11 +76,13 @@ class Reading:
     value: decimal.Decimal | None = None
     label: str | None = None
     ok: bool | None = None
+    codes: list[int | None] | None = None
+    tags: list[str] | None = None
 
 
 async def test_constants_and_casts_are_stored_as_the_column_stores_them() -> None:
     """'2.345'::numeric into numeric(6,2) is rounded; '' escapes a quote; (true) is true;
-    clock_timestamp() is a UTC time of its own."""
+    an array literal is a list of its elements; clock_timestamp() is a UTC time of its own."""
     table = Table(
         "reading",
         Reading,
@@ -90,11 +92,14 @@ async def test_constants_and_casts_are_stored_as_the_column_stores_them() -> Non
             "value": Column(type="numeric(6,2)", generated=True, server_default="'2.345'::numeric"),
             "label": Column(generated=True, server_default="'it''s'::character varying"),
             "ok": Column(generated=True, server_default="(true)"),
+            "codes": Column(generated=True, server_default="'{1, NULL,3}'::bigint[]"),
+            "tags": Column(generated=True, server_default="'{}'::text[]"),
         },
     )
 
     got = await MemoryDatabase().repository(_repository(table)).add(Reading(1))
     assert (got.value, got.label, got.ok) == (decimal.Decimal("2.35"), "it's", True)
+    assert (got.codes, got.tags) == ([1, None, 3], [])
     assert got.at is not None
     assert got.at.tzinfo == dt.UTC
 
