@@ -2,9 +2,10 @@
 ON DELETE actions, constraint names as the server stores them, server defaults.
 
 The tests' own schema: a tree of nodes referencing each other (NO ACTION, and
-RESTRICT), owners and their pets (SET DEFAULT, SET NULL), a cascade chain
-and a table with names past PostgreSQL's 63 bytes, and tickets whose key,
-time stamp and a few more columns the database fills.
+RESTRICT), owners and their pets (SET DEFAULT, SET NULL), a cascade chain,
+codes referenced by a unique column, a table with names past PostgreSQL's
+63 bytes, and tickets whose key, time stamp and a few more columns the
+database fills.
 """
 
 from __future__ import annotations
@@ -71,6 +72,18 @@ class Note:
 
 
 @attrs.frozen
+class Code:
+    code_id: int
+    code: str
+
+
+@attrs.frozen
+class Use:
+    use_id: int
+    code: str | None
+
+
+@attrs.frozen
 class Lengthy:
     lengthy_id: int
     a_rather_long_column_name_for_a_reference: int | None = None
@@ -130,6 +143,8 @@ NOTES = Table(
     foreign_keys={"level_id": ForeignKey(LEVELS, on_delete="CASCADE")},
 )
 BLOCKERS = Table("st_blocker", Note, key="note_id", foreign_keys={"level_id": LEVELS})
+CODES = Table("st_code", Code, key="code_id", unique=["code"])
+USES = Table("st_use", Use, key="use_id", foreign_keys={"code": ForeignKey(CODES, "code")})
 LONG_NAME = "st_table_with_a_name_long_enough_to_push_constraints_past_63"
 LENGTHY = Table(
     LONG_NAME,
@@ -152,7 +167,20 @@ TICKETS = Table(
         "urgent": Column(generated=True, server_default="false"),
     },
 )
-TABLES = (NODES, STRICT, OWNERS, PETS, COLLARS, LEVELS, NOTES, BLOCKERS, LENGTHY, TICKETS)
+TABLES = (
+    NODES,
+    STRICT,
+    OWNERS,
+    PETS,
+    COLLARS,
+    CODES,
+    USES,
+    LEVELS,
+    NOTES,
+    BLOCKERS,
+    LENGTHY,
+    TICKETS,
+)
 
 
 class Nodes(Repository[Node]):
@@ -185,6 +213,14 @@ class Notes(Repository[Note]):
 
 class Blockers(Repository[Note]):
     table = BLOCKERS
+
+
+class Codes(Repository[Code]):
+    table = CODES
+
+
+class Uses(Repository[Use]):
+    table = USES
 
 
 class Lengthies(Repository[Lengthy]):
@@ -400,3 +436,24 @@ async def test_set_null_on_a_not_null_column_fails_the_delete(sdb: AnyDatabase) 
     assert await sdb.repository(Owners).count() == 2
     assert await sdb.repository(Collars).get(1) == Collar(1, 2)
     assert await sdb.repository(Pets).get(1) == Pet(1, "rex", 1)
+
+
+async def test_a_referenced_value_an_update_changes_is_no_action(sdb: AnyDatabase) -> None:
+    """A foreign key to a unique column: a row may reference a code that exists; an update
+    that changes a code still referenced fails, one no row references goes through."""
+    codes, uses = sdb.repository(Codes), sdb.repository(Uses)
+    await codes.add_many([Code(1, "A"), Code(2, "B")])
+    await uses.add(Use(1, "A"))
+    with pytest.raises(ForeignKeyViolation) as missing:
+        await uses.add(Use(2, "Z"))
+    assert missing.value.constraint == USES.foreign_keys[0].name
+    with pytest.raises(ForeignKeyViolation) as got:
+        await codes.update_where({"code": "C"}, code="A")
+    assert (got.value.table, got.value.constraint) == ("st_use", USES.foreign_keys[0].name)
+    with pytest.raises(ForeignKeyViolation):
+        await codes.update(Code(1, "D"))
+    assert await codes.update_where({"code": "C"}, code="B") == 1
+    assert await codes.update(Code(1, "A")) == Code(1, "A")
+    await uses.update(Use(1, "C"))
+    assert await codes.delete_where(code="A") == 1
+    assert [c.code for c in await codes.find(order_by="code_id")] == ["C"]
