@@ -182,8 +182,11 @@ class MemoryTableOps(Generic[T]):
         async with self._session.statement(write=True) as txn:
             uniques = Uniques(txn, table)
             at = self._positions(chosen)
-            row, _ = self._upsert_one(txn, uniques, self._fill(txn, values), on, at)
+            changes: list[tuple[Row, Row]] = []
+            proposed = self._fill(txn, values)
+            row, _ = self._upsert_one(txn, uniques, proposed, on, at, changes=changes)
             check_foreign_keys(txn, table, row)
+            check_updated(txn, table, changes)
         return self._make(row)
 
     def _upsert_one(
@@ -195,6 +198,7 @@ class MemoryTableOps(Generic[T]):
         chosen: tuple[int, ...],
         *,
         affected: set[Any] | None = None,
+        changes: list[tuple[Row, Row]],
     ) -> tuple[Row, str]:
         """INSERT `proposed` ... ON CONFLICT (`on`) DO UPDATE SET (the columns at) `chosen`
         WHERE changed.
@@ -236,6 +240,7 @@ class MemoryTableOps(Generic[T]):
             at = table.field_names.index(table.version)
             new[at] = old[at] + 1
         self._replace(txn, uniques, old, tuple(new))
+        changes.append((old, tuple(new)))
         if affected is not None:
             affected.add(key)
         return tuple(new), "updated"
@@ -358,16 +363,20 @@ class MemoryTableOps(Generic[T]):
         async with self._session.statement(write=True) as txn:
             uniques = Uniques(txn, table)
             affected: set[Any] = set()
+            changes: list[tuple[Row, Row]] = []
             async for given in _each(rows):
                 values: list[Any] = [None] * len(table.columns)
                 for i, v in zip(positions, given, strict=True):
                     values[i] = v
                 proposed = self._fill(txn, coerce_row(table, values))
-                row, what = self._upsert_one(txn, uniques, proposed, on, at, affected=affected)
+                row, what = self._upsert_one(
+                    txn, uniques, proposed, on, at, affected=affected, changes=changes
+                )
                 stored.append(row)
                 counts[what] += 1
             for row in stored:
                 check_foreign_keys(txn, table, row)
+            check_updated(txn, table, changes)
         if returning:
             return [self._make(r) for r in stored]
         return UpsertResult(**counts)

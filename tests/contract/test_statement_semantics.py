@@ -26,6 +26,7 @@ from repo import (
     Table,
     UniqueViolation,
     UnitOfWork,
+    UpsertResult,
     in_,
 )
 
@@ -440,7 +441,8 @@ async def test_set_null_on_a_not_null_column_fails_the_delete(sdb: AnyDatabase) 
 
 async def test_a_referenced_value_an_update_changes_is_no_action(sdb: AnyDatabase) -> None:
     """A foreign key to a unique column: a row may reference a code that exists; an update
-    that changes a code still referenced fails, one no row references goes through."""
+    (or upsert) that changes a code still referenced fails, one no row references goes
+    through."""
     codes, uses = sdb.repository(Codes), sdb.repository(Uses)
     await codes.add_many([Code(1, "A"), Code(2, "B")])
     await uses.add(Use(1, "A"))
@@ -452,6 +454,11 @@ async def test_a_referenced_value_an_update_changes_is_no_action(sdb: AnyDatabas
     assert (got.value.table, got.value.constraint) == ("st_use", USES.foreign_keys[0].name)
     with pytest.raises(ForeignKeyViolation):
         await codes.update(Code(1, "D"))
+    with pytest.raises(ForeignKeyViolation):
+        await codes.upsert(Code(1, "E"), on="code_id")
+    with pytest.raises(ForeignKeyViolation):
+        await codes.upsert_many([Code(2, "B"), Code(1, "F")], on="code_id")
+    assert await codes.upsert_many([Code(1, "A")], on="code_id") == UpsertResult(0, 0, 1)
     assert await codes.update_where({"code": "C"}, code="B") == 1
     assert await codes.update(Code(1, "A")) == Code(1, "A")
     await uses.update(Use(1, "C"))
