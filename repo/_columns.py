@@ -172,6 +172,22 @@ def _columns(value: Sequence[str] | None) -> tuple[str, ...] | None:
     return tuple(value)
 
 
+# The referential actions PostgreSQL knows, in any case and spacing.
+ON_DELETE_ACTIONS = ("NO ACTION", "RESTRICT", "CASCADE", "SET NULL", "SET DEFAULT")
+
+
+def _on_delete(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or " ".join(value.upper().split()) not in ON_DELETE_ACTIONS:
+        known = ", ".join(ON_DELETE_ACTIONS)
+        msg = (
+            f"ForeignKey(on_delete={value!r}) is not an action PostgreSQL knows: use one of {known}"
+        )
+        raise InvalidQuery(msg)
+    return value
+
+
 @attrs.frozen
 class ForeignKey:
     """A reference from one field (or several) to another table's key, or to `columns`.
@@ -181,13 +197,14 @@ class ForeignKey:
     (``{("order_no", "line_no"): ORDER_LINES}``); they reference, in order,
     the target's key (one column per field), or the target columns
     `columns` (`column` for one). A target given by name needs them.
-    `on_delete` (``CASCADE``, ``SET NULL``, ...) is the action on delete of
-    the referenced row.
+    `on_delete` (``NO ACTION``, the default, ``RESTRICT``, ``CASCADE``,
+    ``SET NULL`` or ``SET DEFAULT``) is the action on delete of the
+    referenced row; anything else is refused with `InvalidQuery`.
     """
 
     table: Referenced | str
     column: str | None = None
-    on_delete: str | None = None
+    on_delete: str | None = attrs.field(default=None, converter=_on_delete)
     columns: tuple[str, ...] | None = attrs.field(default=None, converter=_columns)
 
     @property

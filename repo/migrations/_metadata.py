@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from repo._columns import ColumnSpec
+from repo._columns import ColumnSpec, server_name
 from repo._mapping import Table
 from repo._types import enum_class
 from repo.errors import ConfigurationError, InvalidQuery
@@ -161,10 +161,14 @@ def _schemas(tables: Iterable[Table[Any]]) -> Mapping[str, str | None]:
 
 def _add(table: Table[Any], meta: sa.MetaData, schemas: Mapping[str, str | None]) -> None:
     items: list[Any] = [_column(spec, table) for spec in table.columns]
-    items.append(sa.PrimaryKeyConstraint(*table.key_columns, name=table.primary_key_name))
+    # Names past 63 bytes are given as the server would store them (it cuts
+    # them; SQLAlchemy refuses them): the schema and the errors agree.
+    items.append(
+        sa.PrimaryKeyConstraint(*table.key_columns, name=server_name(table.primary_key_name))
+    )
     for u in table.unique:
         items.append(
-            sa.UniqueConstraint(*(table.column_of(f) for f in u.fields), name=u.name),
+            sa.UniqueConstraint(*(table.column_of(f) for f in u.fields), name=server_name(u.name)),
         )
     for fk in table.foreign_keys:
         schema = schemas.get(fk.target_table, table.schema)
@@ -173,12 +177,12 @@ def _add(table: Table[Any], meta: sa.MetaData, schemas: Mapping[str, str | None]
             sa.ForeignKeyConstraint(
                 [table.column_of(f) for f in fk.fields],
                 [f"{prefix}.{column}" for column in fk.target_columns],
-                name=fk.name,
+                name=server_name(fk.name),
                 ondelete=fk.on_delete,
             )
         )
     for ix in table.indexes:
-        items.append(sa.Index(ix.name, *(table.column_of(f) for f in ix.fields)))
+        items.append(sa.Index(server_name(ix.name), *(table.column_of(f) for f in ix.fields)))
     sa.Table(table.name, meta, *items, schema=table.schema)
 
 

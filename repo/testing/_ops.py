@@ -19,9 +19,11 @@ from repo._query import Condition, Order
 from repo._stream import Stream
 from repo.errors import DataError, NotSupportedInMemory
 
-from ._constraints import Uniques, check_foreign_keys, check_not_null, delete_row
+from ._constraints import Uniques, check_not_null
 from ._cursor import MemorySource, open_cursor
-from ._eval import after, matcher, sorter
+from ._eval import after, sorter
+from ._foreign_keys import check_foreign_keys, check_updated, delete_rows
+from ._lookup import select
 from ._store import Row, Transaction
 from ._values import coerce_conditions, coerce_row, coerce_value, same
 
@@ -30,7 +32,6 @@ __all__ = ["MemoryTableOps"]
 T = TypeVar("T")
 
 _MUTABLE = (dict, list, set, bytearray)
-_NOW = frozenset({"now()", "current_timestamp", "transaction_timestamp()"})
 
 
 def _copy(value: Any) -> Any:
@@ -64,22 +65,7 @@ class MemoryTableOps(Generic[T]):
         self._table = table
         self._name = table.name
         self._columns = [c.column for c in table.columns]
-        self._fill_at = tuple(
-            (i, self._default(i)) for i, c in enumerate(table.columns) if c.generated
-        )
-
-    def _default(self, i: int) -> str:
-        """How column `i` is generated: "identity", "now", or else why it cannot be."""
-        spec = self._table.columns[i]
-        default = (spec.server_default or "").strip().lower()
-        if default in _NOW:
-            return "now"
-        if not default and spec.python_type is int:
-            return "identity"
-        return (
-            f"MemoryDatabase cannot generate {self._name}.{spec.field} "
-            f"(server default {spec.server_default!r}): give it a value in tests"
-        )
+        self._fill_at = tuple(i for i, c in enumerate(table.columns) if c.generated)
 
     def _make(self, row: Row) -> T:
         return self._table.from_record(_frozen(row))
@@ -87,15 +73,22 @@ class MemoryTableOps(Generic[T]):
     def _fill(self, txn: Transaction, values: Sequence[Any]) -> Row:
         """The row to insert: generated columns left as None get their default."""
         row = list(values)
-        for i, how in self._fill_at:
+        defaults = txn.store.defaults[self._name]
+        for i in self._fill_at:
             if row[i] is not None:
                 continue
-            if how == "identity":
+            default = defaults.get(i)
+            if default is not None:
+                row[i] = default(txn)
+            elif self._table.columns[i].python_type is int:
                 row[i] = txn.store.next_value(self._name, self._columns[i])
-            elif how == "now":
-                row[i] = txn.now
             else:
-                raise NotSupportedInMemory(how)
+                spec = self._table.columns[i]
+                msg = (
+                    f"MemoryDatabase cannot generate {self._name}.{spec.field}: it has no "
+                    "server default and is not an integer identity; give it a value in tests"
+                )
+                raise NotSupportedInMemory(msg)
         return _frozen(tuple(row))
 
     def _insert(self, txn: Transaction, uniques: Uniques, row: Row) -> None:
@@ -111,8 +104,7 @@ class MemoryTableOps(Generic[T]):
         txn.put(self._name, key, new)
 
     def _select(self, txn: Transaction, conditions: Sequence[Condition]) -> list[Row]:
-        match = matcher(self._table, conditions)
-        return [row for _, row in txn.rows(self._name) if match(row)]
+        return select(txn, self._table, conditions)
 
     # -- one row ----------------------------------------------------------
 
@@ -170,7 +162,8 @@ class MemoryTableOps(Generic[T]):
                     values[i] = old[i]
             new = _frozen(tuple(values))
             self._replace(txn, Uniques(txn, table), old, new)
-            check_foreign_keys(txn, table, new)
+            check_foreign_keys(txn, table, new, old)
+            check_updated(txn, table, [(old, new)])
         return self._make(new)
 
     async def update_many(self, entities: Sequence[T]) -> list[T]:
@@ -182,7 +175,7 @@ class MemoryTableOps(Generic[T]):
             old = txn.get(self._name, key)
             if old is None:
                 raise self._table.not_found(key)
-            delete_row(txn, self._table, key, old)
+            delete_rows(txn, self._table, [(key, old)])
 
     async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
         table = self._table
@@ -192,8 +185,11 @@ class MemoryTableOps(Generic[T]):
         async with self._session.statement(write=True) as txn:
             uniques = Uniques(txn, table)
             at = self._positions(chosen)
-            row, _ = self._upsert_one(txn, uniques, self._fill(txn, values), on, at)
+            changes: list[tuple[Row, Row]] = []
+            proposed = self._fill(txn, values)
+            row, _ = self._upsert_one(txn, uniques, proposed, on, at, changes=changes)
             check_foreign_keys(txn, table, row)
+            check_updated(txn, table, changes)
         return self._make(row)
 
     def _upsert_one(
@@ -205,6 +201,7 @@ class MemoryTableOps(Generic[T]):
         chosen: tuple[int, ...],
         *,
         affected: set[Any] | None = None,
+        changes: list[tuple[Row, Row]],
     ) -> tuple[Row, str]:
         """INSERT `proposed` ... ON CONFLICT (`on`) DO UPDATE SET (the columns at) `chosen`
         WHERE changed.
@@ -246,6 +243,7 @@ class MemoryTableOps(Generic[T]):
             at = table.field_names.index(table.version)
             new[at] = old[at] + 1
         self._replace(txn, uniques, old, tuple(new))
+        changes.append((old, tuple(new)))
         if affected is not None:
             affected.add(key)
         return tuple(new), "updated"
@@ -282,12 +280,9 @@ class MemoryTableOps(Generic[T]):
     async def delete_where(self, conditions: Sequence[Condition]) -> int:
         conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=True) as txn:
-            rows = self._select(txn, conditions)
             row_key = self._table.row_key
-            for row in rows:
-                if txn.get(self._name, row_key(row)) is not None:
-                    delete_row(txn, self._table, row_key(row), row)
-        return len(rows)
+            rows = self._select(txn, conditions)
+            return delete_rows(txn, self._table, [(row_key(row), row) for row in rows])
 
     async def update_where(self, values: dict[str, Any], conditions: Sequence[Condition]) -> int:
         table = self._table
@@ -309,9 +304,10 @@ class MemoryTableOps(Generic[T]):
                     new[bump] = old[bump] + 1
                 row = _frozen(tuple(new))
                 self._replace(txn, uniques, old, row)
-                written.append(row)
-            for row in written:
-                check_foreign_keys(txn, table, row)
+                written.append((old, row))
+            for old, row in written:
+                check_foreign_keys(txn, table, row, old)
+            check_updated(txn, table, written)
         return len(rows)
 
     async def page(
@@ -370,16 +366,20 @@ class MemoryTableOps(Generic[T]):
         async with self._session.statement(write=True) as txn:
             uniques = Uniques(txn, table)
             affected: set[Any] = set()
+            changes: list[tuple[Row, Row]] = []
             async for given in _each(rows):
                 values: list[Any] = [None] * len(table.columns)
                 for i, v in zip(positions, given, strict=True):
                     values[i] = v
                 proposed = self._fill(txn, coerce_row(table, values))
-                row, what = self._upsert_one(txn, uniques, proposed, on, at, affected=affected)
+                row, what = self._upsert_one(
+                    txn, uniques, proposed, on, at, affected=affected, changes=changes
+                )
                 stored.append(row)
                 counts[what] += 1
             for row in stored:
                 check_foreign_keys(txn, table, row)
+            check_updated(txn, table, changes)
         if returning:
             return [self._make(r) for r in stored]
         return UpsertResult(**counts)

@@ -6,6 +6,12 @@ are kept apart until commit, in an undo log that savepoints and failed
 statements roll back to. As in PostgreSQL, a statement that fails aborts
 the transaction until it is rolled back (or rolled back to a savepoint), and
 sequences are not transactional: a rolled-back insert still used its key.
+
+Lookups by the values of some columns (unique checks, foreign keys, keys
+found by a filter) go through hash indexes (`_indexes.Index`): the store
+keeps one per (table, columns) over the committed rows, updated at commit;
+a transaction keeps its own over the rows it wrote, updated on every write
+and every undo, so savepoints and failed statements leave it consistent.
 """
 
 from __future__ import annotations
@@ -29,6 +35,8 @@ from repo.errors import (
     TransactionAborted,
 )
 
+from ._defaults import Default, column_defaults
+from ._indexes import Index
 from ._locks import LockUndo, RowLocks
 
 __all__ = ["Row", "Store", "Transaction", "TxState"]
@@ -36,6 +44,8 @@ __all__ = ["Row", "Store", "Transaction", "TxState"]
 Row = tuple[Any, ...]
 _MISSING: Any = object()
 _ids = itertools.count(1)
+# Where a key took its place in a dict of rows (their scan order): see `lookup`.
+_places = itertools.count()
 
 
 class Store:
@@ -52,19 +62,55 @@ class Store:
         # Commits so far, and the commit that last changed each row.
         self.commits = 0
         self.changed: dict[tuple[str, Any], int] = {}
+        # The server defaults each table's columns may need, compiled at first use.
+        self.defaults: dict[str, dict[int, Default]] = {}
+        self.indexes: dict[str, dict[tuple[int, ...], Index]] = {}
+        self.places: dict[str, dict[Any, int]] = {}
 
     def register(self, table: Table[Any]) -> None:
-        """Learn a mapping (its constraints), the first time a repository uses it."""
+        """Learn a mapping (its constraints), the first time a repository uses it.
+
+        A server default the fake cannot evaluate is refused here, before
+        any statement, with `NotSupportedInMemory`.
+        """
         known = self.tables.get(table.name)
         if known is None:
+            self.defaults[table.name] = column_defaults(table)
             self.tables[table.name] = table
             self.rows[table.name] = {}
+            self.indexes[table.name] = {}
+            self.places[table.name] = {}
         elif known is not table and known.field_names != table.field_names:
             msg = (
                 f"two mappings named {table.name!r} with different fields use one "
                 "MemoryDatabase: give each table its own name"
             )
             raise InvalidState(msg)
+
+    def index(self, table: str, positions: tuple[int, ...]) -> Index:
+        """The index of the committed rows of `table` on `positions` (made on first use)."""
+        by_positions = self.indexes[table]
+        found = by_positions.get(positions)
+        if found is None:
+            found = by_positions[positions] = Index(positions, self.rows[table].items())
+        return found
+
+    def _write(self, table: str, key: Any, row: Row | None) -> None:
+        """Commit one row (None: its deletion), keeping the table's indexes up to date."""
+        committed = self.rows[table]
+        old = committed.get(key)
+        for index in self.indexes[table].values():
+            if old is not None:
+                index.remove(key, old)
+            if row is not None:
+                index.add(key, row)
+        if row is None:
+            committed.pop(key, None)
+            self.places[table].pop(key, None)
+        else:
+            if old is None:
+                self.places[table][key] = next(_places)
+            committed[key] = row
 
     def next_value(self, table: str, field: str) -> int:
         """nextval() of the identity of `table.field`; never given back."""
@@ -109,9 +155,15 @@ class Transaction:
         self.id = next(_ids)
         self.state = TxState.ACTIVE
         self.now = dt.datetime.now(dt.UTC)
+        self.statement_now = self.now
         self.writes: dict[str, dict[Any, Row | None]] = {}
         self._undo: list[tuple[str, Any, Any]] = []
         self._savepoints: dict[str, int] = {}
+        # Indexes of the rows this transaction wrote (and of its snapshot, if any).
+        self._mine: dict[str, dict[tuple[int, ...], Index]] = {}
+        self._seen_by: dict[str, dict[tuple[int, ...], Index]] = {}
+        self._places: dict[str, dict[Any, int]] = {}
+        self._seen_places: dict[str, dict[Any, int]] = {}
         # The failure that aborted the transaction, for its COMMIT to name.
         self.failure: BaseException | None = None
 
@@ -138,6 +190,69 @@ class Transaction:
         for key, new in mine.items():
             if new is not None:
                 yield key, new
+
+    def lookup(
+        self,
+        table: str,
+        positions: tuple[int, ...],
+        values: tuple[Any, ...],
+        *,
+        ordered: bool = False,
+    ) -> list[Any]:
+        """The keys of the visible rows of `table` holding `values` at `positions`;
+        `ordered`: in the order `rows` would yield them."""
+        mine = self.writes.get(table, {})
+        found = [k for k in self._base_index(table, positions).get(values) if k not in mine]
+        if ordered and len(found) > 1:
+            found.sort(key=self._base_places(table).__getitem__)
+        if mine:
+            own = list(self._my_index(table, positions).get(values))
+            if ordered and len(own) > 1:
+                own.sort(key=self._places[table].__getitem__)
+            found.extend(own)
+        return found
+
+    def _base_places(self, table: str) -> dict[Any, int]:
+        if self._snapshot is None:
+            return self.store.places[table]
+        places = self._seen_places.get(table)
+        if places is None:
+            places = self._seen_places[table] = {k: i for i, k in enumerate(self._base(table))}
+        return places
+
+    def _base_index(self, table: str, positions: tuple[int, ...]) -> Index:
+        if self._snapshot is None:
+            return self.store.index(table, positions)
+        by_positions = self._seen_by.setdefault(table, {})
+        found = by_positions.get(positions)
+        if found is None:
+            found = by_positions[positions] = Index(positions, self._base(table).items())
+        return found
+
+    def _my_index(self, table: str, positions: tuple[int, ...]) -> Index:
+        by_positions = self._mine.setdefault(table, {})
+        found = by_positions.get(positions)
+        if found is None:
+            rows = ((k, r) for k, r in self.writes.get(table, {}).items() if r is not None)
+            found = by_positions[positions] = Index(positions, rows)
+        return found
+
+    def _set(self, table: str, key: Any, row: Any) -> None:
+        """Make `row` (a row, None, or _MISSING: not written) this one's write of `key`."""
+        mine = self.writes.setdefault(table, {})
+        old = mine.get(key)
+        for index in self._mine.get(table, {}).values():
+            if old is not None:
+                index.remove(key, old)
+            if row is not None and row is not _MISSING:
+                index.add(key, row)
+        if row is _MISSING:
+            del mine[key]
+            self._places[table].pop(key, None)
+        else:
+            if key not in mine:
+                self._places.setdefault(table, {})[key] = next(_places)
+            mine[key] = row
 
     # -- writing ----------------------------------------------------------
 
@@ -169,7 +284,7 @@ class Transaction:
             raise SerializationFailure(msg)
         mine = self.writes.setdefault(table, {})
         self._undo.append((table, key, mine.get(key, _MISSING)))
-        mine[key] = row
+        self._set(table, key, row)
         self.store.locks[(table, key)] = self.id
 
     @property
@@ -200,13 +315,10 @@ class Transaction:
             if isinstance(previous, LockUndo):
                 previous.undo()
                 continue
-            mine = self.writes[table]
+            self._set(table, key, previous)
             if previous is _MISSING:
-                del mine[key]
                 self.store.locks.pop((table, key), None)
                 self.store.row_locks.wake()
-            else:
-                mine[key] = previous
 
     @contextmanager
     def statement(self, *, write: bool) -> Iterator[Transaction]:
@@ -216,6 +328,7 @@ class Transaction:
             self._snapshot = {name: dict(rows) for name, rows in self.store.rows.items()}
             self._seen = self.store.commits
         mark = len(self._undo)
+        self.statement_now = dt.datetime.now(dt.UTC)
         try:
             if write and self.readonly:
                 msg = "cannot write in a read-only unit of work (readonly=True)"
@@ -272,13 +385,9 @@ class Transaction:
             store = self.store
             store.commits += 1
             for table, written in self.writes.items():
-                committed = store.rows[table]
                 for key, row in written.items():
                     store.changed[(table, key)] = store.commits
-                    if row is None:
-                        committed.pop(key, None)
-                    else:
-                        committed[key] = row
+                    store._write(table, key, row)
         self.rollback()
 
     def rollback(self) -> None:
@@ -289,6 +398,10 @@ class Transaction:
                     del locks[(table, key)]
         self.store.row_locks.release(self.id)
         self.writes = {}
+        self._mine = {}
+        self._seen_by = {}
+        self._places = {}
+        self._seen_places = {}
         self._undo.clear()
         self._savepoints.clear()
         self.state = TxState.ENDED
