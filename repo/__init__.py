@@ -17,6 +17,7 @@ from ._postgres import Database
 from ._query import Op, between, eq, ge, gt, ilike, in_, le, like, lt, ne, not_in
 from ._repository import Repository
 from ._retry import Backoff, run_in_unit
+from ._rules import Check, Index
 from ._stream import Cursor, Stream
 from ._uow import Savepoint, UnitOfWork, UnitState
 from .errors import (
@@ -53,6 +54,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 
 __all__ = [
     "Backoff",
+    "Check",
     "CheckViolation",
     "Column",
     "ConfigurationError",
@@ -65,6 +67,7 @@ __all__ = [
     "DeadlockDetected",
     "ForeignKey",
     "ForeignKeyViolation",
+    "Index",
     "IntegrityError",
     "InvalidQuery",
     "InvalidState",

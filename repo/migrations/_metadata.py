@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import conv
 
 from repo._columns import ColumnSpec
 from repo._mapping import Table
@@ -178,7 +179,12 @@ def _add(table: Table[Any], meta: sa.MetaData, schemas: Mapping[str, str | None]
             )
         )
     for ix in table.indexes:
-        items.append(sa.Index(ix.name, *(table.column_of(f) for f in ix.fields)))
+        where = sa.text(ix.where_sql) if ix.where_sql else None
+        columns = (table.column_of(f) for f in ix.fields)
+        items.append(sa.Index(ix.name, *columns, unique=ix.unique, postgresql_where=where))
+    for ck in table.checks:
+        # conv(): the name is final, the convention is not applied to it again.
+        items.append(sa.CheckConstraint(sa.text(ck.sql), name=conv(ck.name)))
     sa.Table(table.name, meta, *items, schema=table.schema)
 
 

@@ -9,18 +9,33 @@ and columns that the Postgres backend reports for the same violation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from repo._mapping import Table
-from repo.errors import ForeignKeyViolation, NotNullViolation, UniqueViolation
+from repo.errors import (
+    CheckViolation,
+    ForeignKeyViolation,
+    NotNullViolation,
+    NotSupportedInMemory,
+    UniqueViolation,
+)
 
+from ._eval import matcher
 from ._store import Row, Transaction
 
-__all__ = ["Uniques", "check_commit", "check_foreign_keys", "check_not_null", "delete_row"]
+__all__ = [
+    "Uniques",
+    "check_commit",
+    "check_foreign_keys",
+    "check_not_null",
+    "check_rules",
+    "delete_row",
+]
 
 
 def check_not_null(table: Table[Any], row: Row) -> None:
+    """NOT NULL, then the CHECK constraints: what the server checks of a row before its indexes."""
     for spec, value in zip(table.columns, row, strict=True):
         if value is None and not spec.nullable:
             msg = (
@@ -29,13 +44,65 @@ def check_not_null(table: Table[Any], row: Row) -> None:
                 "violates not-null constraint"
             )
             raise NotNullViolation(msg, table=table.name, columns=(spec.column,))
+    if table.checks:
+        check_rules(table, row)
 
 
-def _constraints(table: Table[Any]) -> list[tuple[str, tuple[int, ...]]]:
-    found: list[tuple[str, tuple[int, ...]]] = [(table.primary_key_name, table.key_positions)]
+def _fails(table: Table[Any], conditions: Any) -> Callable[[Row], bool]:
+    """Whether a row makes a check's conditions FALSE: NULL (unknown) passes, as in SQL."""
+    tests = [
+        (c.value is None, table.field_names.index(c.field), matcher(table, (c,)))
+        for c in conditions
+    ]
+    return lambda row: any(
+        (is_null or row[i] is not None) and not match(row) for is_null, i, match in tests
+    )
+
+
+def check_rules(table: Table[Any], row: Row) -> None:
+    """The table's CHECK constraints, on a row about to be written, in name order as the server."""
+    for ck in sorted(table.checks, key=lambda c: c.name):
+        if ck.conditions:
+            failed = _fails(table, ck.conditions)(row)
+        elif ck.test is not None:
+            failed = ck.test(table.from_record(row)) is False
+        else:
+            msg = (
+                f"{ck.name} on {table.name} is SQL ({ck.sql}) with no Python test: give "
+                f"Check({ck.label!r}, sql=..., test=<predicate on the entity>) for "
+                "MemoryDatabase to enforce it"
+            )
+            raise NotSupportedInMemory(msg)
+        if failed:
+            listed = f" (columns: {', '.join(ck.columns)})" if ck.columns else ""
+            msg = (
+                f"CheckViolation: constraint {ck.name!r} on {table.name!r}{listed} violated: "
+                f'new row for relation "{table.name}" violates check constraint "{ck.name}"'
+            )
+            raise CheckViolation(msg, table=table.name, constraint=ck.name, columns=ck.columns)
+
+
+Constraint = tuple[str, tuple[int, ...], Callable[[Row], bool] | None]
+
+
+def _constraints(table: Table[Any]) -> list[Constraint]:
+    """The primary key, unique constraints and unique indexes (with a partial one's WHERE)."""
+    found: list[Constraint] = [(table.primary_key_name, table.key_positions, None)]
     for u in table.unique:
-        found.append((u.name, tuple(table.field_names.index(f) for f in u.fields)))
+        found.append((u.name, tuple(table.field_names.index(f) for f in u.fields), None))
+    for ix in table.indexes:
+        if ix.unique:
+            where = matcher(table, ix.where) if ix.where else None
+            found.append((ix.name, tuple(table.field_names.index(f) for f in ix.fields), where))
     return found
+
+
+def _held(positions: tuple[int, ...], where: Callable[[Row], bool] | None, row: Row) -> Any:
+    """The row's values in a unique constraint, or None if it cannot conflict there."""
+    values = tuple(row[i] for i in positions)
+    if None in values or (where is not None and not where(row)):
+        return None
+    return values
 
 
 class Uniques:
@@ -44,27 +111,27 @@ class Uniques:
     def __init__(self, txn: Transaction, table: Table[Any]) -> None:
         self._table = table
         self._constraints = _constraints(table)
-        self.constraints = [positions for _, positions in self._constraints]
+        self.constraints = [at for _, at, where in self._constraints if where is None]
         self._seen: list[dict[tuple[Any, ...], Any]] = [{} for _ in self._constraints]
         for key, row in txn.rows(table.name):
             self._add(key, row)
 
     def _add(self, key: Any, row: Row) -> None:
-        for seen, (_, positions) in zip(self._seen, self._constraints, strict=True):
-            values = tuple(row[i] for i in positions)
-            if None not in values:
+        for seen, (_, positions, where) in zip(self._seen, self._constraints, strict=True):
+            values = _held(positions, where, row)
+            if values is not None:
                 seen[values] = key
 
     def _drop(self, key: Any, row: Row) -> None:
-        for seen, (_, positions) in zip(self._seen, self._constraints, strict=True):
-            values = tuple(row[i] for i in positions)
-            if seen.get(values, _NONE) == key:
+        for seen, (_, positions, where) in zip(self._seen, self._constraints, strict=True):
+            values = _held(positions, where, row)
+            if values is not None and seen.get(values, _NONE) == key:
                 del seen[values]
 
     def holder(self, positions: tuple[int, ...], values: tuple[Any, ...]) -> Any:
         """The key of the row holding `values` in the constraint on `positions`, or None."""
-        for seen, (_, at) in zip(self._seen, self._constraints, strict=True):
-            if at == positions:
+        for seen, (_, at, where) in zip(self._seen, self._constraints, strict=True):
+            if at == positions and where is None:
                 return seen.get(values)
         msg = f"no unique constraint on {positions}"  # pragma: no cover - guarded by the caller
         raise LookupError(msg)
@@ -74,9 +141,9 @@ class Uniques:
         table = self._table
         if old is not None:
             self._drop(key, old)
-        for seen, (name, positions) in zip(self._seen, self._constraints, strict=True):
-            values = tuple(new[i] for i in positions)
-            if None in values:
+        for seen, (name, positions, where) in zip(self._seen, self._constraints, strict=True):
+            values = _held(positions, where, new)
+            if values is None:
                 continue
             holder = seen.get(values, _NONE)
             if holder is not _NONE and (old is None or holder != key):
@@ -193,16 +260,16 @@ def check_commit(txn: Transaction) -> None:
     for name, written in txn.writes.items():
         table = store.tables[name]
         committed = store.rows[name]
-        for constraint, positions in _constraints(table)[1:]:
+        for constraint, positions, where in _constraints(table)[1:]:
             taken = set()
             for key, row in committed.items():
                 if key not in written:
-                    taken.add(tuple(row[i] for i in positions))
+                    taken.add(_held(positions, where, row))
             for new in written.values():
                 if new is None:
                     continue
-                values = tuple(new[i] for i in positions)
-                if None not in values and values in taken:
+                values = _held(positions, where, new)
+                if values is not None and values in taken:
                     columns = tuple(table.columns[i].column for i in positions)
                     msg = (
                         f"UniqueViolation: constraint {constraint!r} on {name!r} "

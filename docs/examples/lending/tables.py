@@ -85,7 +85,7 @@ if hasattr(repo, "Check") and hasattr(repo, "Index"):
     LOAN_RULES = {
         "checks": [repo.Check("fee_not_negative", fee=ge(0))],
         "indexes": [
-            repo.Index("copy_id", unique=True, where={"returned_at": None}),  # type: ignore[attr-defined]
+            repo.Index("copy_id", unique=True, where={"returned_at": None}),
             ("member_id", "loan_id"),
         ],
     }
