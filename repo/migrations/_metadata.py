@@ -179,9 +179,10 @@ def _add(table: Table[Any], meta: sa.MetaData, schemas: Mapping[str, str | None]
             )
         )
     for ix in table.indexes:
-        where = sa.text(ix.where_sql) if ix.where_sql else None
+        # postgresql_where only when partial: a plain index renders as before.
+        where: dict[str, Any] = {"postgresql_where": sa.text(ix.where_sql)} if ix.where_sql else {}
         columns = (table.column_of(f) for f in ix.fields)
-        items.append(sa.Index(ix.name, *columns, unique=ix.unique, postgresql_where=where))
+        items.append(sa.Index(ix.name, *columns, unique=ix.unique, **where))
     for ck in table.checks:
         # conv(): the name is final, the convention is not applied to it again.
         items.append(sa.CheckConstraint(sa.text(ck.sql), name=conv(ck.name)))
