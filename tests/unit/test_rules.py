@@ -25,6 +25,8 @@ from repo import (
     NotSupportedInMemory,
     Repository,
     Table,
+    UniqueViolation,
+    UnitOfWork,
     between,
     eq,
     ge,
@@ -206,3 +208,40 @@ async def test_memory_runs_a_sql_checks_test_on_the_entity() -> None:
             "ck_thing_name_sane",
             (),
         )
+
+
+def test_a_plain_index_name_is_cut_to_63_bytes_too() -> None:
+    """indexes=["n"] on a long table name: ix_<table>_<column> cut like the server cuts it."""
+    long = Table("t" * 57, Thing, key="thing_id", indexes=["n", Index("name")])
+    assert [i.name for i in long.indexes] == ["ix_" + "t" * 57 + "_n", "ix_" + "t" * 57 + "_na"]
+    # Cut to one name, two indexes would be one to the server: refused.
+    with pytest.raises(InvalidQuery, match="two constraints or indexes are named"):
+        Table("t" * 60, Thing, key="thing_id", indexes=["n", "name"])
+
+
+class Codes(Repository[Thing]):
+    table = table(indexes=[Index("name", unique=True, where={"flag": False})])
+
+
+class CodeUnit(UnitOfWork):
+    codes: Codes
+
+
+async def test_the_later_of_two_units_taking_a_partial_unique_value_fails_at_commit() -> None:
+    """Two open units add one name to the partial index: the second to commit is refused.
+
+    A row outside the index's WHERE (flag set) never conflicts, at commit or before.
+    """
+    async with MemoryDatabase() as db:
+        first = await CodeUnit(db).__aenter__()
+        second = await CodeUnit(db).__aenter__()
+        third = await CodeUnit(db).__aenter__()
+        await first.codes.add(Thing("abc"))
+        await second.codes.add(Thing("abc"))
+        await third.codes.add(Thing("abc", flag=True))
+        await first.commit()
+        with pytest.raises(UniqueViolation, match="at commit") as exc:
+            await second.commit()
+        assert exc.value.constraint == "uq_thing_name"
+        await third.commit()
+        assert sorted(t.flag for t in await db.repository(Codes).find()) == [False, True]
