@@ -9,10 +9,13 @@ and columns that the Postgres backend reports for the same violation.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterable
+from decimal import Decimal
 from typing import Any
 
 from repo._mapping import Table
+from repo._query import Operator
 from repo.errors import (
     CheckViolation,
     ForeignKeyViolation,
@@ -48,14 +51,47 @@ def check_not_null(table: Table[Any], row: Row) -> None:
         check_rules(table, row)
 
 
+def _key(value: Any) -> tuple[int, Any]:
+    """A number as PostgreSQL orders it: NaN equals NaN and is above every other value."""
+    nan = value.is_nan() if isinstance(value, Decimal) else value != value  # noqa: PLR0124
+    return (1, 0) if nan else (0, value)
+
+
+def _numeric(table: Table[Any], condition: Any) -> Callable[[Row], bool]:
+    """A comparison of a float or numeric column, with NaN where PostgreSQL puts it."""
+    at = table.field_names.index(condition.field)
+    op, value = condition.operator, condition.value
+    if op in (Operator.IN, Operator.NOT_IN):
+        keys = {_key(v) for v in value}
+        return lambda row: (_key(row[at]) in keys) == (op is Operator.IN)
+    if op is Operator.BETWEEN:
+        low, high = _key(value[0]), _key(value[1])
+        return lambda row: low <= _key(row[at]) <= high
+    compare = _COMPARE[op]
+    bound = _key(value)
+    return lambda row: compare(_key(row[at]), bound)
+
+
+_COMPARE: dict[Operator, Callable[[Any, Any], bool]] = {
+    Operator.EQ: operator.eq,
+    Operator.NE: operator.ne,
+    Operator.LT: operator.lt,
+    Operator.LE: operator.le,
+    Operator.GT: operator.gt,
+    Operator.GE: operator.ge,
+}
+
+
 def _fails(table: Table[Any], conditions: Any) -> Callable[[Row], bool]:
     """Whether a row makes a check's conditions FALSE: NULL (unknown) passes, as in SQL."""
-    tests = [
-        (c.value is None, table.field_names.index(c.field), matcher(table, (c,)))
-        for c in conditions
-    ]
+    tests = []
+    for c in conditions:
+        spec = table.field(c.field)
+        numeric = c.value is not None and spec.python_type in (float, Decimal)
+        test = _numeric(table, c) if numeric else matcher(table, (c,))
+        tests.append((c.value is None, table.field_names.index(c.field), test))
     return lambda row: any(
-        (is_null or row[i] is not None) and not match(row) for is_null, i, match in tests
+        (is_null or row[i] is not None) and not test(row) for is_null, i, test in tests
     )
 
 

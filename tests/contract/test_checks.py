@@ -31,6 +31,7 @@ from repo import (
     ge,
     in_,
     like,
+    lt,
     ne,
     not_in,
 )
@@ -58,6 +59,7 @@ class Item:
     sku: str | None = None
     shelved_at: dt.datetime | None = None
     removed_at: dt.datetime | None = None
+    ratio: float | None = None
     item_id: int | None = None
 
 
@@ -79,6 +81,8 @@ ITEMS = Table(
         Check("code_shape", code=like("C-%")),
         Check("name_allowed", name=not_in(["it's", "ünïcode ✓"]), qty=ne(13)),
         Check("shelved_after_opening", shelved_at=ge(OPENED)),
+        Check("ratio_at_least_zero", ratio=ge(0.0)),
+        Check("ratio_below_ten", ratio=lt(10.0)),
         Check(
             "name_short",
             sql="length(name) <= 20",
@@ -283,3 +287,26 @@ async def test_upsert_on_a_partial_unique_index_is_refused(shop: AnyDatabase) ->
     with pytest.raises(InvalidQuery, match=r"uq_item_code.*partial"):
         async with Shop(shop) as uow:
             await uow.items.upsert(Item("a", code="C-1"), on="code")
+
+
+@pytest.mark.parametrize(
+    ("ratio", "constraint"),
+    [
+        (9.5, None),
+        (-0.0, None),
+        (0.0, None),
+        # NaN >= 0 holds (the check before by name), NaN < 10 does not.
+        (float("nan"), "ck_item_ratio_below_ten"),
+        (float("inf"), "ck_item_ratio_below_ten"),
+        (float("-inf"), "ck_item_ratio_at_least_zero"),
+        (-1e-300, "ck_item_ratio_at_least_zero"),
+    ],
+)
+async def test_floats_are_checked_as_postgresql_orders_them(
+    shop: AnyDatabase, ratio: float, constraint: str | None
+) -> None:
+    """NaN is equal to itself and above every number, infinities are numbers, -0 is 0."""
+    if constraint is None:
+        assert (await add(shop, Item("a", ratio=ratio))).ratio == ratio
+    else:
+        assert (await refused(shop, Item("a", ratio=ratio))).constraint == constraint
