@@ -96,9 +96,9 @@ def compare_options(tables: Iterable[Table[Any]], *, exclude: Iterable[str] = ()
     Objects named in `exclude` (tables, indexes, constraints a project manages
     by hand, e.g. with ``op.execute``) are left out of the comparison, so
     ``repo db check`` does not report them and autogenerate never drops them.
-    CHECK constraints are compared by name (Alembic's opt-in plugin, where
-    the installed Alembic has it): one mapped but missing, or in the
-    database but not mapped, is drift; a changed expression is not seen.
+    CHECK constraints are compared by name (Alembic's opt-in plugin, from
+    Alembic 1.19): one mapped but missing, or in the database but not
+    mapped, is drift; a changed expression is not seen.
     """
     schemas = {t.schema for t in tables}
     skipped = frozenset(exclude)
