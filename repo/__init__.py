@@ -19,6 +19,7 @@ from ._postgres import Database
 from ._query import Op, between, eq, ge, gt, ilike, in_, le, like, lt, ne, not_in
 from ._repository import Repository
 from ._retry import Backoff, run_in_unit
+from ._rules import Check, Index
 from ._stream import Cursor, Stream
 from ._uow import Savepoint, UnitOfWork, UnitState
 from .errors import (
@@ -57,6 +58,7 @@ __all__ = [
     "Aggregate",
     "AggregateRepository",
     "Backoff",
+    "Check",
     "CheckViolation",
     "Column",
     "ConfigurationError",
@@ -69,6 +71,7 @@ __all__ = [
     "DeadlockDetected",
     "ForeignKey",
     "ForeignKeyViolation",
+    "Index",
     "IntegrityError",
     "InvalidQuery",
     "InvalidState",

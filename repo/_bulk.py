@@ -19,6 +19,7 @@ __all__ = [
     "numbered",
     "records",
     "update_fields",
+    "upsert_fields",
     "upsert_many_plan",
     "upsert_positions",
 ]
@@ -280,3 +281,14 @@ def upsert_many_plan(
     positions = tuple(i for i, c in enumerate(table.columns) if not c.generated or c.field in on)
     required = tuple(table.field_names.index(f) for f in on)
     return positions, update_fields(table, positions, on, update), required
+
+
+def upsert_fields(table: Table[Any], fields: Sequence[str] | None) -> tuple[str, ...] | None:
+    """The fields an upsert updates on conflict (None: all but the key), checked."""
+    if fields is None:
+        return None
+    if isinstance(fields, str):
+        fields = (fields,)
+    for f in fields:
+        table.field(f, purpose="upsert update=")
+    return tuple(fields)

@@ -290,5 +290,13 @@ class ForeignKeySpec:
 
 @attrs.frozen
 class IndexSpec:
+    """A resolved index: `unique`, and partial when `where` holds its conditions.
+
+    `where_sql` is the same predicate as SQL with literal values, for the DDL.
+    """
+
     name: str
     fields: tuple[str, ...]
+    unique: bool = False
+    where: tuple[Any, ...] = ()
+    where_sql: str | None = None

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from ._columns import ColumnSpec, ForeignKey, ForeignKeySpec, IndexSpec, Referenced, UniqueSpec
+from ._columns import (
+    ColumnSpec,
+    ForeignKey,
+    ForeignKeySpec,
+    IndexSpec,
+    Referenced,
+    UniqueSpec,
+    server_name,
+)
 from .errors import InvalidQuery
 
 __all__ = [
@@ -93,7 +101,7 @@ def index_spec(table: Mapped, spec: str | Sequence[str]) -> IndexSpec:
     for f in fields:
         table.field(f, purpose="indexes")
     cols = "_".join(table.column_of(f) for f in fields)
-    return IndexSpec(f"ix_{table.name}_{cols}", fields)
+    return IndexSpec(server_name(f"ix_{table.name}_{cols}"), fields)
 
 
 def foreign_key_spec(

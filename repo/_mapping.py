@@ -40,6 +40,15 @@ from ._constraints import (
     key_fields_of,
     unique_spec,
 )
+from ._rules import (
+    Check,
+    CheckSpec,
+    Index,
+    check_spec,
+    index_of,
+    refuse_names_twice,
+    unique_indexes,
+)
 from ._types import decoder, enum_class
 from .errors import InvalidQuery, InvalidState, NotFound, StaleEntity
 
@@ -65,13 +74,16 @@ class Table(Generic[T]):
       "line_no"): ORDER_LINES}``).
     - `version`: an int field used for optimistic locking by `update`.
     - `schema`: the schema the table lives in (default: the search path).
-    - `indexes`: plain indexes, each a field name or a tuple of them (in
-      order), e.g. the columns a keyset page filters and sorts on.
+    - `indexes`: indexes, each a field name or a tuple of them (in order),
+      e.g. the columns a keyset page filters and sorts on, or an `Index`
+      (unique, partial: ``Index("copy_id", unique=True, where={...})``).
+    - `checks`: CHECK constraints, each a `Check` (``Check("fee_not_negative",
+      fee=ge(0))``).
 
     Constraint and index names follow one convention (``pk_<table>``,
     ``uq_<table>_<cols>``, ``fk_<table>_<col>_<target>``,
-    ``ix_<table>_<cols>``), so errors name the constraint and columns, and
-    migrations are deterministic.
+    ``ix_<table>_<cols>``, ``ck_<table>_<name>``), so errors name the
+    constraint and columns, and migrations are deterministic.
     """
 
     def __init__(
@@ -86,7 +98,8 @@ class Table(Generic[T]):
         foreign_keys: Mapping[str | tuple[str, ...], Table[Any] | ForeignKey] | None = None,
         version: str | None = None,
         schema: str | None = None,
-        indexes: Iterable[str | Sequence[str]] = (),
+        indexes: Iterable[str | Sequence[str] | Index] = (),
+        checks: Iterable[Check] = (),
     ) -> None:
         self.entity: type[T] = entity
         if not is_attrs_class(entity):
@@ -141,13 +154,13 @@ class Table(Generic[T]):
                 raise InvalidQuery(msg)
         self.version = version
 
+        self._compile()
         self.primary_key_name = f"pk_{name}"
         self.unique: tuple[UniqueSpec, ...] = tuple(unique_spec(self, u) for u in unique)
         self.foreign_keys: tuple[ForeignKeySpec, ...] = tuple(
             foreign_key_spec(self, fields, target)
             for fields, target in (foreign_keys or {}).items()
         )
-        self.indexes: tuple[IndexSpec, ...] = tuple(index_spec(self, i) for i in indexes)
         # The tables whose foreign keys point here: a delete here may break
         # one of their constraints, and errors name its columns.
         self.referenced_by: list[Table[Any]] = []
@@ -164,8 +177,7 @@ class Table(Generic[T]):
             parent = target.table if isinstance(target, ForeignKey) else target
             if isinstance(parent, Table) and self not in parent.referenced_by:
                 parent.referenced_by.append(self)
-
-        self._compile()
+        self._add_rules(indexes, checks)
 
     def _compile(self) -> None:
         self.qualified_name = (
@@ -223,6 +235,29 @@ class Table(Generic[T]):
             (lambda rows: [entity(*r) for r in rows])
             if positional and not any(enums)
             else (lambda rows: [make(r) for r in rows])
+        )
+
+    def _add_rules(
+        self, indexes: Iterable[str | Sequence[str] | Index], checks: Iterable[Check]
+    ) -> None:
+        """The indexes and checks, the unique indexes and checks among the constraints."""
+        self.indexes: tuple[IndexSpec, ...] = tuple(
+            index_of(self, i) if isinstance(i, Index) else index_spec(self, i) for i in indexes
+        )
+        self.checks: tuple[CheckSpec, ...] = tuple(check_spec(self, c) for c in checks)
+        for ix in self.indexes:
+            if ix.unique:
+                columns = tuple(self.column_of(f) for f in ix.fields)
+                self._constraints[server_name(ix.name)] = (self.name, columns)
+        for ck in self.checks:
+            self._constraints[ck.name] = (self.name, ck.columns)
+        refuse_names_twice(
+            self.name,
+            self.primary_key_name,
+            *(u.name for u in self.unique),
+            *(fk.name for fk in self.foreign_keys),
+            *(ix.name for ix in self.indexes),
+            *(ck.name for ck in self.checks),
         )
 
     # -- lookups --------------------------------------------------------
@@ -304,6 +339,7 @@ class Table(Generic[T]):
         for f in fields:
             self.field(f, purpose="upsert on=")
         choices = [self.key_fields, *(u.fields for u in self.unique)]
+        choices += unique_indexes(self.name, fields, self.indexes)
         if not any(set(fields) == set(c) for c in choices):
             known = " or ".join(repr(c) for c in choices)
             msg = (

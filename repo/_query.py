@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import attrs
 
@@ -19,10 +19,10 @@ from .errors import InvalidQuery, InvalidState
 
 if TYPE_CHECKING:
     from ._columns import ColumnSpec
-    from ._mapping import Table
 
 __all__ = [
     "Condition",
+    "Fields",
     "Op",
     "Operator",
     "Order",
@@ -58,6 +58,17 @@ class Operator(enum.Enum):
     LIKE = "like"
     ILIKE = "ilike"
     BETWEEN = "between"
+
+
+class Fields(Protocol):
+    """What filters and orders need of a mapping (a `Table`): its name, fields and checks."""
+
+    @property
+    def name(self) -> str: ...
+
+    def field(self, name: str, *, purpose: str = ...) -> ColumnSpec: ...
+
+    def check_value(self, field: str, value: Any, where: str) -> None: ...
 
 
 _MANY: Final = (Operator.IN, Operator.NOT_IN, Operator.BETWEEN)
@@ -168,9 +179,7 @@ class Order:
 _ORDERING: Final = (Operator.LT, Operator.LE, Operator.GT, Operator.GE, Operator.BETWEEN)
 
 
-def _refuse_unsupported(
-    table: Table[Any], spec: ColumnSpec, operator: Operator, value: object
-) -> None:
+def _refuse_unsupported(table: Fields, spec: ColumnSpec, operator: Operator, value: object) -> None:
     """`InvalidQuery` for a comparison the column's type has no operator for.
 
     json has no equality at all; json and jsonb no order the two backends
@@ -212,7 +221,7 @@ def _textual(spec: ColumnSpec) -> bool:
     return spec.python_type is str
 
 
-def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Condition, ...]:
+def parse_filters(table: Fields, filters: Mapping[str, object]) -> tuple[Condition, ...]:
     """Validate ``**filters`` against `table` and return them as conditions."""
     conditions = []
     for name, raw in filters.items():
@@ -262,7 +271,7 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
     return tuple(conditions)
 
 
-def parse_order(table: Table[Any], order_by: str | Sequence[str] | None) -> tuple[Order, ...]:
+def parse_order(table: Fields, order_by: str | Sequence[str] | None) -> tuple[Order, ...]:
     """Validate ``order_by`` (a field name, ``-name`` for descending, or a sequence of them)."""
     if order_by is None:
         return ()

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, ClassVar, Generic, Literal, TypeVar, overload
 
 from ._aggregate_repository import AggregateRepository
-from ._bulk import UpsertResult
+from ._bulk import UpsertResult, upsert_fields
 from ._contract import Session, TableOps
 from ._mapping import Table
 from ._paging import Page, decode_token, encode_token, keyset_order
@@ -93,7 +93,7 @@ class Repository(Generic[T]):
         """
         table = self.table
         return await self.ops.upsert(
-            table.check_entity(entity), table.conflict_target(on), _fields(table, update)
+            table.check_entity(entity), table.conflict_target(on), upsert_fields(table, update)
         )
 
     @overload
@@ -134,7 +134,7 @@ class Repository(Generic[T]):
         """
         table = self.table
         return await self.ops.upsert_many(
-            entities, table.conflict_target(on), _fields(table, update), returning
+            entities, table.conflict_target(on), upsert_fields(table, update), returning
         )
 
     async def delete_where(self, **filters: Any) -> int:
@@ -400,16 +400,6 @@ class Repository(Generic[T]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} on {self._session!r}>"
-
-
-def _fields(table: Table[Any], fields: Sequence[str] | None) -> tuple[str, ...] | None:
-    if fields is None:
-        return None
-    if isinstance(fields, str):
-        fields = (fields,)
-    for f in fields:
-        table.field(f, purpose="upsert update=")
-    return tuple(fields)
 
 
 def _describe(filters: dict[str, Any]) -> str:

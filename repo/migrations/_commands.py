@@ -9,6 +9,7 @@ that ship with the catalog.
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import io
 import os
 import re
@@ -95,6 +96,9 @@ def compare_options(tables: Iterable[Table[Any]], *, exclude: Iterable[str] = ()
     Objects named in `exclude` (tables, indexes, constraints a project manages
     by hand, e.g. with ``op.execute``) are left out of the comparison, so
     ``repo db check`` does not report them and autogenerate never drops them.
+    CHECK constraints are compared by name (Alembic's opt-in plugin, from
+    Alembic 1.19): one mapped but missing, or in the database but not
+    mapped, is drift; a changed expression is not seen.
     """
     schemas = {t.schema for t in tables}
     skipped = frozenset(exclude)
@@ -110,12 +114,25 @@ def compare_options(tables: Iterable[Table[Any]], *, exclude: Iterable[str] = ()
         return name not in skipped
 
     return {
+        "autogenerate_plugins": _PLUGINS,
         "compare_type": True,
         "compare_server_default": True,
         "include_schemas": schemas != {None},
         "include_name": include_name,
         "include_object": include_object,
     }
+
+
+def _plugins() -> list[str]:
+    """Alembic's own comparisons, and its one of CHECK constraints by name if it has it."""
+    try:
+        found = importlib.util.find_spec("alembic.ext.checkconstraint_byname") is not None
+    except ImportError:  # pragma: no cover - an Alembic without alembic.ext
+        found = False
+    return ["alembic.autogenerate.*", *(["alembic.ext.checkconstraint_byname"] if found else [])]
+
+
+_PLUGINS = _plugins()
 
 
 def engine(dsn: str) -> AsyncEngine:

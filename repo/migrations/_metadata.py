@@ -15,6 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import conv
 
 from repo._columns import ColumnSpec, server_name
 from repo._mapping import Table
@@ -182,7 +183,13 @@ def _add(table: Table[Any], meta: sa.MetaData, schemas: Mapping[str, str | None]
             )
         )
     for ix in table.indexes:
-        items.append(sa.Index(server_name(ix.name), *(table.column_of(f) for f in ix.fields)))
+        # postgresql_where only when partial: a plain index renders as before.
+        where: dict[str, Any] = {"postgresql_where": sa.text(ix.where_sql)} if ix.where_sql else {}
+        columns = (table.column_of(f) for f in ix.fields)
+        items.append(sa.Index(server_name(ix.name), *columns, unique=ix.unique, **where))
+    for ck in table.checks:
+        # conv(): the name is final, the convention is not applied to it again.
+        items.append(sa.CheckConstraint(sa.text(ck.sql), name=conv(ck.name)))
     sa.Table(table.name, meta, *items, schema=table.schema)
 
 

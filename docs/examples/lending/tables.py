@@ -9,12 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 from decimal import Decimal
-from typing import Any
 
 import attrs
 
-import repo
-from repo import Column, Table, ge
+from repo import Check, Column, Index, Table, ge
 
 
 class MemberTier(enum.StrEnum):
@@ -76,20 +74,6 @@ COPIES = Table(
     indexes=[("book_id", "on_loan")],
 )
 
-# The loan's two rules, kept by PostgreSQL and by MemoryDatabase alike: a copy
-# has at most one open loan (a partial unique index), and a fee is never
-# negative (a CHECK constraint).
-LOAN_RULES: dict[str, Any] = {"indexes": [("member_id", "loan_id")]}
-# issue 16: until repo has Check and Index, the loan table goes without them.
-if hasattr(repo, "Check") and hasattr(repo, "Index"):
-    LOAN_RULES = {
-        "checks": [repo.Check("fee_not_negative", fee=ge(0))],
-        "indexes": [
-            repo.Index("copy_id", unique=True, where={"returned_at": None}),  # type: ignore[attr-defined]
-            ("member_id", "loan_id"),
-        ],
-    }
-
 LOANS = Table(
     "loan",
     Loan,
@@ -97,7 +81,15 @@ LOANS = Table(
     version="version",
     columns={"fee": Column(type="numeric(8,2)")},
     foreign_keys={"member_id": MEMBERS, "copy_id": COPIES},
-    **LOAN_RULES,
+    # The loan's two rules, kept by PostgreSQL and by MemoryDatabase alike: a
+    # fee is never negative (a CHECK constraint), and a copy has at most one
+    # open loan (a partial unique index).
+    checks=[Check("fee_not_negative", fee=ge(0))],
+    indexes=[
+        Index("copy_id", unique=True, where={"returned_at": None}),
+        # A member's loans, page by page.
+        ("member_id", "loan_id"),
+    ],
 )
 
 TABLES = (MEMBERS, BOOKS, COPIES, LOANS)
