@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import attrs
 
 from ._types import BUILTIN_KINDS
-from .errors import InvalidQuery
+from .errors import DataError, InvalidQuery
 
 if TYPE_CHECKING:
     from ._columns import ColumnSpec
@@ -210,6 +210,12 @@ def _textual(spec: ColumnSpec) -> bool:
     return spec.python_type is str
 
 
+def _ends_in_escape(pattern: str) -> bool:
+    """Whether a LIKE pattern ends in a backslash that escapes nothing."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return trailing % 2 == 1
+
+
 def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Condition, ...]:
     """Validate ``**filters`` against `table` and return them as conditions."""
     conditions = []
@@ -252,6 +258,15 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
             if not _textual(spec):
                 msg = f"{operator.name.lower()} filter on {name!r}: only text fields match patterns"
                 raise InvalidQuery(msg)
+            if _ends_in_escape(value):
+                # PostgreSQL refuses it only once a row's text reaches the end
+                # of the pattern; refused up front, the outcome does not
+                # depend on the data, on either backend.
+                msg = (
+                    f"{operator.name.lower()} filter on {name!r}: the pattern {value!r} ends "
+                    "in its escape character (a backslash): escape it too (\\\\) to match one"
+                )
+                raise DataError(msg)
         elif value is not None:
             where = f"the {operator.name.lower()} filter on {name}"
             for v in value if operator in _MANY else (value,):

@@ -140,6 +140,20 @@ def coerce_value(table: Table[Any], field: str, value: Any) -> Any:
     return value
 
 
+def _compared(table: Table[Any], field: str, value: Any) -> Any:
+    """A filter's value as the server compares it with `field`'s stored values.
+
+    As stored, except that a numeric is not rounded to the column's scale: a
+    bind parameter is plain numeric, so ``price = 0.125`` finds no 0.13.
+    """
+    spec = table.field(field)
+    if spec.kind != "numeric" or value is None:
+        return coerce_value(table, field, value)
+    if spec.array:
+        return [None if v is None else decimal.Decimal(v) for v in value]
+    return decimal.Decimal(value)
+
+
 def coerce_conditions(table: Table[Any], conditions: Iterable[Condition]) -> list[Condition]:
     """`conditions` with their values as the server would compare them."""
     out = []
@@ -147,11 +161,11 @@ def coerce_conditions(table: Table[Any], conditions: Iterable[Condition]) -> lis
         value = c.value
         if value is not None and c.operator not in (Operator.LIKE, Operator.ILIKE):
             if c.operator in (Operator.IN, Operator.NOT_IN):
-                value = [coerce_value(table, c.field, v) for v in value]
+                value = [_compared(table, c.field, v) for v in value]
             elif c.operator is Operator.BETWEEN:
-                value = tuple(coerce_value(table, c.field, v) for v in value)
+                value = tuple(_compared(table, c.field, v) for v in value)
             else:
-                value = coerce_value(table, c.field, value)
+                value = _compared(table, c.field, value)
         out.append(Condition(c.field, c.operator, value))
     return out
 
