@@ -270,7 +270,7 @@ def parse_filters(table: Table[Any], filters: Mapping[str, object]) -> tuple[Con
         elif value is not None:
             where = f"the {operator.name.lower()} filter on {name}"
             for v in value if operator in _MANY else (value,):
-                table.check_value(name, v, where)
+                table.check_filter_value(name, v, where)
         conditions.append(Condition(name, operator, value))
     return tuple(conditions)
 

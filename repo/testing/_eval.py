@@ -73,24 +73,44 @@ def _float_key(value: Any) -> Any:
     return (1, 0.0) if math.isnan(value) else (0, value)
 
 
-def _array_key(element: Key, null: Any) -> Key:
-    return lambda value: tuple(null if v is None else element(v) for v in value)
+def _decimal_key(value: Any) -> Any:
+    return (1, 0) if value.is_nan() else (0, value)
+
+
+def _json_key(value: Any) -> Any:
+    """jsonb as it compares: true is not 1 (a tuple stands apart from every JSON value)."""
+    if value is True or value is False:
+        return ("bool", value)
+    if isinstance(value, dict):
+        return {k: _json_key(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_key(v) for v in value]
+    return value
+
+
+def _array_key(element: Key | None) -> Key:
+    """An array as it compares: element by element, a NULL element above every value."""
+    if element is None:
+        return lambda value: tuple((1,) if v is None else (0, v) for v in value)
+    return lambda value: tuple((1,) if v is None else (0, element(v)) for v in value)
 
 
 @functools.lru_cache(maxsize=512)
 def key_of(spec: ColumnSpec) -> Key | None:
-    """What a stored value of `spec`'s column compares as, where Python's own order is not
-    the server's; None: as it is."""
+    """What a stored value of `spec`'s column compares as, where Python's own comparison is
+    not the server's; None: as it is."""
     cls = enum_class(spec.element_type)
+    key: Key | None = None
     if cls is not None and spec.kind not in BUILTIN_KINDS:
         rank = {member: i for i, member in enumerate(cls)}
-        key: Key = lambda value: rank[cls(value)]  # noqa: E731
-        null: Any = len(rank)
+        key = lambda value: rank[cls(value)]  # noqa: E731
     elif spec.kind in ("float4", "float8"):
-        key, null = _float_key, (2, 0.0)
-    else:
-        return None
-    return _array_key(key, null) if spec.array else key
+        key = _float_key
+    elif spec.kind == "numeric":
+        key = _decimal_key
+    elif spec.kind == "jsonb":
+        key = _json_key
+    return _array_key(key) if spec.array else key
 
 
 def _keyed(op: Operator, value: Any, key: Key) -> Any:

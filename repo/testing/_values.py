@@ -47,13 +47,26 @@ def _bytes(value: Any) -> Any:
     return value if type(value) is bytes else bytes(value)
 
 
+# One NaN of each kind, stored for every NaN: PostgreSQL holds NaN equal to
+# NaN (a unique constraint refuses a second one), and Python's dicts and
+# tuples find a NaN only as the same object.
+_NAN = math.nan
+_DECIMAL_NAN = decimal.Decimal("NaN")
+
+
 def _real(value: Any) -> float:
     result: float = struct.unpack("f", struct.pack("f", value))[0]
-    return result
+    return _NAN if result != result else result  # noqa: PLR0124
 
 
 def _double(value: Any) -> float:
-    return float(value)
+    result = float(value)
+    return _NAN if result != result else result  # noqa: PLR0124
+
+
+def _decimal(value: Any) -> decimal.Decimal:
+    result = decimal.Decimal(value)
+    return _DECIMAL_NAN if result.is_nan() else result
 
 
 def _utc(value: Any) -> Any:
@@ -75,7 +88,7 @@ def _json(value: Any) -> Any:
 def _numeric(sql_type: str) -> Coerce:
     found = _PRECISION.search(sql_type)
     if found is None:
-        return decimal.Decimal
+        return _decimal
     precision, scale = int(found[1]), int(found[2] or 0)
     step = decimal.Decimal(1).scaleb(-scale)
     context = decimal.Context(prec=max(precision, 1) + 2, rounding=decimal.ROUND_HALF_UP)
@@ -150,8 +163,8 @@ def _compared(table: Table[Any], field: str, value: Any) -> Any:
     if spec.kind != "numeric" or value is None:
         return coerce_value(table, field, value)
     if spec.array:
-        return [None if v is None else decimal.Decimal(v) for v in value]
-    return decimal.Decimal(value)
+        return [None if v is None else _decimal(v) for v in value]
+    return _decimal(value)
 
 
 def coerce_conditions(table: Table[Any], conditions: Iterable[Condition]) -> list[Condition]:

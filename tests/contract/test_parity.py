@@ -27,6 +27,7 @@ from repo import (
     NotFound,
     Repository,
     Table,
+    UniqueViolation,
     eq,
     ge,
     gt,
@@ -57,7 +58,7 @@ class Parity:
     score: float | None = None
     price: Decimal | None = None
     doc: Any = None
-    tags: list[str] | tuple[str, ...] | None = None
+    tags: list[str | None] | tuple[str | None, ...] | None = None
     at: dt.datetime | None = None
     mood: ParityMood | None = None
     clock: dt.time | None = None
@@ -69,6 +70,7 @@ PARITY: Table[Parity] = Table(
     "parity",
     Parity,
     key="id",
+    unique=["score"],
     columns={
         "id": Column(type="uuid"),
         "price": Column(type="numeric(12,2)"),
@@ -235,6 +237,51 @@ async def test_nan_equals_nan_and_sorts_above_every_number(parity: ParityReposit
     assert [repr(s) for s in ordered] == ["-inf", "1.0", "inf", "nan", "None"]
     descending = [p.score for p in await parity.find(order_by="-score")]
     assert [repr(s) for s in descending] == ["None", "nan", "inf", "1.0", "-inf"]
+
+
+async def test_a_second_nan_violates_a_unique_float(parity: ParityRepository) -> None:
+    """A unique float column holds one NaN: a second one is a UniqueViolation."""
+    await parity.add(Parity(new_id(), score=math.nan))
+    with pytest.raises(UniqueViolation):
+        await parity.add(Parity(new_id(), score=float("nan")))
+    with pytest.raises(UniqueViolation):
+        await parity.add_many([Parity(new_id(), score=-math.nan)])
+    assert await parity.count() == 1
+
+
+async def test_jsonb_compares_true_apart_from_one(parity: ParityRepository) -> None:
+    """jsonb equality: true is not 1, but 1 is 1.0; an object's key order does not count."""
+    await parity.add(Parity(new_id(), doc={"a": True, "b": [1, None]}))
+    await parity.add(Parity(new_id(), doc={"a": 1, "b": [1, None]}))
+    assert await parity.count(doc={"a": True, "b": [1, None]}) == 1
+    assert await parity.count(doc={"b": [1.0, None], "a": 1}) == 1
+    assert await parity.count(doc=ne({"a": 1, "b": [True, None]})) == 2
+    assert await parity.count(doc=[True]) == 0
+
+
+async def test_arrays_order_element_by_element_with_null_last(parity: ParityRepository) -> None:
+    """Arrays compare element by element, a NULL element above any value, a prefix first."""
+    arrays: list[list[str | None]] = [["a", None], ["b"], ["a", "b"], ["a"], [], [None]]
+    for tags in arrays:
+        await parity.add(Parity(new_id(), tags=tags))
+    ordered = [p.tags for p in await parity.find(order_by="tags")]
+    assert ordered == [[], ["a"], ["a", "b"], ["a", None], ["b"], [None]]
+    assert await parity.count(tags=["a", None]) == 1
+    assert await parity.count(tags=gt(["a", "b"])) == 3
+
+
+async def test_numeric_filters_take_values_past_the_column_precision(
+    parity: ParityRepository,
+) -> None:
+    """A filter on numeric(12,2) may compare with any finite number: it is not stored.
+
+    PostgreSQL would also take NaN; repo refuses it, as the column cannot hold one."""
+    await parity.add(Parity(new_id(), price=Decimal("9999999999.99")))
+    assert await parity.count(price=lt(Decimal("1e15"))) == 1
+    assert await parity.count(price=Decimal("123456789012345.678")) == 0
+    assert await parity.count(price=in_([Decimal("1e20"), Decimal("9999999999.99")])) == 1
+    with pytest.raises(DataError, match="finite"):
+        await parity.count(price=Decimal("NaN"))  # the column cannot hold it: surely a slip
 
 
 # -- LIKE and ILIKE ----------------------------------------------------------------
