@@ -23,7 +23,7 @@ from ._constraints import Uniques, check_foreign_keys, check_not_null, delete_ro
 from ._cursor import MemorySource, open_cursor
 from ._eval import after, matcher, sorter
 from ._store import Row, Transaction
-from ._values import coerce_conditions, coerce_row, coerce_value, same
+from ._values import coerce_conditions, coerce_row, coerce_value, compared_value, same
 
 __all__ = ["MemoryTableOps"]
 
@@ -129,9 +129,9 @@ class MemoryTableOps(Generic[T]):
         table = self._table
         if table.composite:
             return tuple(
-                coerce_value(table, f, v) for f, v in zip(table.key_fields, key, strict=True)
+                compared_value(table, f, v) for f, v in zip(table.key_fields, key, strict=True)
             )
-        return coerce_value(table, table.key_fields[0], key)
+        return compared_value(table, table.key_fields[0], key)
 
     async def get(self, key: Any) -> T:
         key = self._key(key)

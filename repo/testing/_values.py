@@ -32,7 +32,7 @@ from repo._json import json_text
 from repo._mapping import Table
 from repo._query import Condition, Operator
 
-__all__ = ["coerce_conditions", "coerce_row", "coerce_value", "same"]
+__all__ = ["coerce_conditions", "coerce_row", "coerce_value", "compared_value", "same"]
 
 Coerce = Callable[[Any], Any]
 
@@ -153,8 +153,8 @@ def coerce_value(table: Table[Any], field: str, value: Any) -> Any:
     return value
 
 
-def _compared(table: Table[Any], field: str, value: Any) -> Any:
-    """A filter's value as the server compares it with `field`'s stored values.
+def compared_value(table: Table[Any], field: str, value: Any) -> Any:
+    """A filter's (or a looked-up key's) value as the server compares it with the column.
 
     As stored, except that a numeric is not rounded to the column's scale: a
     bind parameter is plain numeric, so ``price = 0.125`` finds no 0.13.
@@ -174,11 +174,11 @@ def coerce_conditions(table: Table[Any], conditions: Iterable[Condition]) -> lis
         value = c.value
         if value is not None and c.operator not in (Operator.LIKE, Operator.ILIKE):
             if c.operator in (Operator.IN, Operator.NOT_IN):
-                value = [_compared(table, c.field, v) for v in value]
+                value = [compared_value(table, c.field, v) for v in value]
             elif c.operator is Operator.BETWEEN:
-                value = tuple(_compared(table, c.field, v) for v in value)
+                value = tuple(compared_value(table, c.field, v) for v in value)
             else:
-                value = _compared(table, c.field, value)
+                value = compared_value(table, c.field, value)
         out.append(Condition(c.field, c.operator, value))
     return out
 

@@ -88,9 +88,30 @@ class ParityRepository(Repository[Parity]):
     table = PARITY
 
 
+@attrs.frozen
+class Priced:
+    """Keyed by a numeric(12,2) and a real."""
+
+    price: Decimal
+    weight: float
+    label: str = ""
+
+
+PRICED: Table[Priced] = Table(
+    "parity_priced",
+    Priced,
+    key=("price", "weight"),
+    columns={"price": Column(type="numeric(12,2)"), "weight": Column(type="real")},
+)
+
+
+class PricedRepository(Repository[Priced]):
+    table = PRICED
+
+
 @pytest.fixture(scope="module")
 def parity_schema(migrated_dsn: str) -> Iterator[str]:
-    with own_schema(migrated_dsn, [PARITY]) as dsn:
+    with own_schema(migrated_dsn, [PARITY, PRICED]) as dsn:
         yield dsn
 
 
@@ -106,7 +127,7 @@ def schema(backend_dsn: str | None, request: pytest.FixtureRequest) -> str | Non
 @pytest.fixture
 async def parity(db: AnyDatabase, schema: str | None) -> ParityRepository:
     """A repository on the empty ``parity`` table, on either backend."""
-    await truncate(schema, [PARITY])
+    await truncate(schema, [PARITY, PRICED])
     return db.repository(ParityRepository)
 
 
@@ -418,3 +439,16 @@ async def test_a_cursor_refuses_to_fetch_or_skip_no_rows(db: AnyDatabase) -> Non
                 await cursor.forward(0)
             assert [b.brand_name for b in await cursor.fetch(1)] == ["acme"]
     assert BrandRepository.table.name == "brand"
+
+
+async def test_a_key_is_looked_up_as_given_not_as_stored(parity: ParityRepository) -> None:
+    """A numeric(12,2) key stored as 0.13 (given 0.125) is found by 0.13 or 0.130, not by
+    0.125: the lookup's parameter is plain numeric. A real key is found by its float."""
+    priced = parity.repository(PricedRepository)
+    added = await priced.add(Priced(Decimal("0.125"), 0.1))
+    assert added.price == Decimal("0.13")
+    assert added.weight == pytest.approx(0.1, rel=1e-6)
+    assert (await priced.get((Decimal("0.130"), added.weight))).price == Decimal("0.13")
+    with pytest.raises(NotFound):
+        await priced.get((Decimal("0.125"), added.weight))
+    assert await priced.count(price=Decimal("0.125")) == 0
