@@ -64,6 +64,8 @@ class Parity:
     clock: dt.time | None = None
     blob: bytes | bytearray | memoryview | None = None
     ref: uuid.UUID | str | None = None
+    moods: list[ParityMood] | None = None
+    scores: list[float | None] | None = None
 
 
 PARITY: Table[Parity] = Table(
@@ -289,6 +291,28 @@ async def test_arrays_order_element_by_element_with_null_last(parity: ParityRepo
     assert ordered == [[], ["a"], ["a", "b"], ["a", None], ["b"], [None]]
     assert await parity.count(tags=["a", None]) == 1
     assert await parity.count(tags=gt(["a", "b"])) == 3
+
+
+async def test_arrays_of_enums_and_floats_compare_as_their_elements(
+    parity: ParityRepository,
+) -> None:
+    """An enum array orders by declaration, element by element; [NaN] = [NaN]."""
+    zeal, calm, mellow = ParityMood.ZEAL, ParityMood.CALM, ParityMood.MELLOW
+    rows: list[tuple[list[ParityMood], list[float | None]]] = [
+        ([mellow], [math.nan]),
+        ([zeal, mellow], [1.0, None]),
+        ([calm], [math.inf]),
+        ([zeal], [None]),
+    ]
+    for moods, scores in rows:
+        await parity.add(Parity(new_id(), moods=moods, scores=scores))
+    ordered = [p.moods for p in await parity.find(order_by="moods")]
+    assert ordered == [[zeal], [zeal, mellow], [calm], [mellow]]
+    assert await parity.count(moods=gt([zeal, calm])) == 3
+    assert await parity.count(scores=[math.nan]) == 1
+    assert await parity.count(scores=[None]) == 1
+    by_score = [p.scores for p in await parity.find(order_by="-scores")]
+    assert [repr(s) for s in by_score] == ["[None]", "[nan]", "[inf]", "[1.0, None]"]
 
 
 async def test_numeric_filters_take_values_past_the_column_precision(
