@@ -153,15 +153,18 @@ def compile_filter_check(spec: ColumnSpec, table: str) -> Callable[[Any, str], N
     """What refuses a filter's value for one column: ``check(value, where)``.
 
     As `compile_check`, except that a ``numeric(p,s)`` column's filter takes
-    any finite number: its bind parameter is plain numeric, so ``price <
-    1e15`` is a fair question about a numeric(12,2), and it is never stored.
+    any finite number and a ``varchar(n)``'s any text: its bind parameter is
+    plain numeric or text, so ``price < 1e15`` is a fair question about a
+    numeric(12,2), and it is never stored.
     """
     strict = compile_check(spec, table)
-    if spec.kind != "numeric" or spec.array or "(" not in spec.sql_type:
+    if spec.kind not in ("numeric", "text") or spec.array or "(" not in spec.sql_type:
         return strict
     loose = compile_check(
         attrs.evolve(spec, sql_type=re.sub(r"\s*\([^)]*\)", "", spec.sql_type)), table
     )
+    if spec.kind == "text":
+        return loose
 
     def check(value: Any, where: str) -> None:
         if isinstance(value, decimal.Decimal) and not value.is_finite():

@@ -39,6 +39,10 @@ Coerce = Callable[[Any], Any]
 _PRECISION = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
 
 
+def _same(value: Any) -> Any:
+    return value
+
+
 def _uuid(value: Any) -> Any:
     return value if isinstance(value, uuid.UUID) else uuid.UUID(value)
 
@@ -99,10 +103,21 @@ def _numeric(sql_type: str) -> Coerce:
     return coerce
 
 
+def _varchar(sql_type: str) -> Coerce | None:
+    found = _PRECISION.search(sql_type)
+    if found is None:
+        return None
+    length = int(found[1])
+    # Checked: anything past `length` is spaces, which the server cuts off.
+    return lambda value: value if len(value) <= length else value[:length]
+
+
 def _scalar(spec: ColumnSpec) -> Coerce | None:
     kind = spec.kind
     if kind == "numeric":
         return _numeric(spec.sql_type)
+    if kind == "text":
+        return _varchar(spec.sql_type)
     return {
         "uuid": _uuid,
         "bytea": _bytes,
@@ -156,15 +171,17 @@ def coerce_value(table: Table[Any], field: str, value: Any) -> Any:
 def compared_value(table: Table[Any], field: str, value: Any) -> Any:
     """A filter's (or a looked-up key's) value as the server compares it with the column.
 
-    As stored, except that a numeric is not rounded to the column's scale: a
-    bind parameter is plain numeric, so ``price = 0.125`` finds no 0.13.
+    As stored, except that a numeric is not rounded to the column's scale,
+    nor a varchar(n) cut to its length: a bind parameter is plain numeric or
+    text, so ``price = 0.125`` finds no 0.13.
     """
     spec = table.field(field)
-    if spec.kind != "numeric" or value is None:
+    if value is None or spec.kind not in ("numeric", "text"):
         return coerce_value(table, field, value)
+    element: Coerce = _decimal if spec.kind == "numeric" else _same
     if spec.array:
-        return [None if v is None else _decimal(v) for v in value]
-    return _decimal(value)
+        return [None if v is None else element(v) for v in value]
+    return element(value)
 
 
 def coerce_conditions(table: Table[Any], conditions: Iterable[Condition]) -> list[Condition]:

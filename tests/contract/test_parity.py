@@ -66,6 +66,8 @@ class Parity:
     ref: uuid.UUID | str | None = None
     moods: list[ParityMood] | None = None
     scores: list[float | None] | None = None
+    short: str | None = None
+    shorts: list[str] | None = None
 
 
 PARITY: Table[Parity] = Table(
@@ -82,6 +84,8 @@ PARITY: Table[Parity] = Table(
         "clock": Column(type="time"),
         "blob": Column(type="bytea"),
         "ref": Column(type="uuid"),
+        "short": Column(type="varchar(5)"),
+        "shorts": Column(type="character varying(3)[]"),
     },
 )
 
@@ -476,3 +480,28 @@ async def test_a_key_is_looked_up_as_given_not_as_stored(parity: ParityRepositor
     with pytest.raises(NotFound):
         await priced.get((Decimal("0.125"), added.weight))
     assert await priced.count(price=Decimal("0.125")) == 0
+
+
+async def test_varchar_refuses_longer_text_but_cuts_trailing_spaces(
+    parity: ParityRepository,
+) -> None:
+    """varchar(5) refuses six characters (DataError), but stores 'abc   ' as 'abc  ': the
+    server cuts excess spaces. A filter compares with any text."""
+    for short in ("abcdef", "ΟΔΟΣΟΣ", "abcde "[:5] + "x"):
+        with pytest.raises(DataError, match="at most 5 characters"):
+            await parity.add(Parity(new_id(), short=short))
+    with pytest.raises(DataError):
+        await parity.add_many([Parity(new_id(), short="abcdef")])
+    with pytest.raises(DataError):
+        await parity.add(Parity(new_id(), shorts=["abcd"]))
+    key = new_id()
+    added = await parity.add(Parity(key, short="abc   ", shorts=["ab    ", "ΟΔΟ"]))
+    await parity.add_many([Parity(new_id(), short="ΟΔΟΣΑ        ")])
+    assert added.short == "abc  "
+    assert added.shorts == ["ab ", "ΟΔΟ"]
+    assert (await parity.get(key)).short == "abc  "
+    assert sorted(p.short or "" for p in await parity.find()) == ["abc  ", "ΟΔΟΣΑ"]
+    assert await parity.count(short="abc   ") == 0
+    assert await parity.count(short="abc  ") == 1
+    assert await parity.count(short=like("abcdefgh%")) == 0
+    assert await parity.count(short=in_(["abcdefgh", "ΟΔΟΣΑ"])) == 1
