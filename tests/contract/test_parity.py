@@ -159,6 +159,12 @@ async def test_a_uuid_key_given_as_str_is_the_uuid(parity: ParityRepository) -> 
     assert [p.id for p in await parity.get_many([str(key)])] == [key]
     with pytest.raises(NotFound):
         await parity.get(str(new_id()))
+    updated = await parity.update(Parity(str(key), code="x", ref=key.hex))
+    assert (updated.id, updated.ref, updated.code) == (key, key, "x")
+    upserted = await parity.upsert(Parity(str(key).upper(), code="y"))
+    assert (upserted.id, upserted.code) == (key, "y")
+    await parity.delete(str(key))
+    assert await parity.count() == 0
 
 
 async def test_a_str_that_is_not_a_uuid_is_refused(parity: ParityRepository) -> None:
