@@ -155,7 +155,8 @@ class MemoryTableOps(Generic[T]):
     async def update(self, entity: T) -> T:
         table = self._table
         values = coerce_row(table, table.values(entity))
-        key = table.row_key(values)
+        # Found by the key as given, as the server's WHERE finds it.
+        key = self._key(table.key_of(entity))
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:

@@ -511,3 +511,16 @@ async def test_varchar_refuses_longer_text_but_cuts_trailing_spaces(
     assert await parity.count(short="abc  ") == 1
     assert await parity.count(short=like("abcdefgh%")) == 0
     assert await parity.count(short=in_(["abcdefgh", "ΟΔΟΣΑ"])) == 1
+
+
+async def test_update_and_delete_find_a_numeric_key_as_given(parity: ParityRepository) -> None:
+    """update() and delete() of a key given as 0.125 miss the row stored as 0.13."""
+    priced = parity.repository(PricedRepository)
+    added = await priced.add(Priced(Decimal("0.125"), 0.5))
+    with pytest.raises(NotFound):
+        await priced.update(Priced(Decimal("0.125"), 0.5, "x"))
+    with pytest.raises(NotFound):
+        await priced.delete((Decimal("0.125"), 0.5))
+    assert (await priced.update(attrs.evolve(added, label="y"))).label == "y"
+    await priced.delete((Decimal("0.13"), 0.5))
+    assert await priced.count() == 0
