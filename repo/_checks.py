@@ -14,9 +14,13 @@ functions the hot paths call.
 
 from __future__ import annotations
 
+import decimal
+import re
 import uuid
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING, Any
+
+import attrs
 
 from ._plans import BASE_ENV, SCREEN_NOTHING, Plan, plan_of, shown
 from ._types import enum_class
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "check_lines",
     "compile_check",
+    "compile_filter_check",
     "compile_key_check",
     "compile_values_check",
     "plan_of",
@@ -140,6 +145,31 @@ def compile_check(spec: ColumnSpec, table: str) -> Callable[[Any, str], None]:
             if wanted is not None:
                 msg = f"{name} takes {wanted}; {where} has {shown(value)} ({type(value).__name__})"
                 raise DataError(msg)
+
+    return check
+
+
+def compile_filter_check(spec: ColumnSpec, table: str) -> Callable[[Any, str], None]:
+    """What refuses a filter's value for one column: ``check(value, where)``.
+
+    As `compile_check`, except that a ``numeric(p,s)`` column's filter takes
+    any finite number and a ``varchar(n)``'s any text: its bind parameter is
+    plain numeric or text, so ``price < 1e15`` is a fair question about a
+    numeric(12,2), and it is never stored.
+    """
+    strict = compile_check(spec, table)
+    if spec.kind not in ("numeric", "text") or spec.array or "(" not in spec.sql_type:
+        return strict
+    loose = compile_check(
+        attrs.evolve(spec, sql_type=re.sub(r"\s*\([^)]*\)", "", spec.sql_type)), table
+    )
+    if spec.kind == "text":
+        return loose
+
+    def check(value: Any, where: str) -> None:
+        if isinstance(value, decimal.Decimal) and not value.is_finite():
+            strict(value, where)
+        loose(value, where)
 
     return check
 

@@ -17,7 +17,7 @@ import typing
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from ._checks import compile_check, compile_key_check, compile_values_check
+from ._checks import compile_check, compile_filter_check, compile_key_check, compile_values_check
 from ._columns import (
     Column,
     ColumnSpec,
@@ -197,6 +197,9 @@ class Table(Generic[T]):
         self._given = f"the {self.entity.__name__} given"
         checks = tuple(compile_check(c, self.name) for c in self.columns)
         self._check_by_field = dict(zip(self.field_names, checks, strict=True))
+        self._filter_check_by_field = {
+            c.field: compile_filter_check(c, self.name) for c in self.columns
+        }
         self.check_values: Callable[[Sequence[Any], str | int], None] = compile_values_check(
             self.columns, self.name
         )
@@ -381,6 +384,10 @@ class Table(Generic[T]):
     def check_value(self, field: str, value: Any, where: str) -> None:
         """Refuse one value for `field` (which must be known), naming it."""
         self._check_by_field[field](value, where)
+
+    def check_filter_value(self, field: str, value: Any, where: str) -> None:
+        """Refuse one value a filter compares `field` with (see `compile_filter_check`)."""
+        self._filter_check_by_field[field](value, where)
 
     def __repr__(self) -> str:
         return f"Table({self.name!r}, {self.entity.__name__}, key={self.key!r})"

@@ -86,6 +86,21 @@ def _text(value: Any) -> str | None:
     return None
 
 
+def _varchar(length: int, sql_type: str) -> Check:
+    """Text for varchar(n): longer only by trailing spaces, which the server cuts off."""
+
+    def check(value: Any) -> str | None:
+        wanted = _text(value)
+        if wanted is None and len(value) > length and value[length:].strip(" "):
+            return (
+                f"text of at most {length} characters for {sql_type} (this one has "
+                f"{len(value)}): shorten it, or widen the column"
+            )
+        return wanted
+
+    return check
+
+
 def _integer(bits: int) -> Check:
     low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
 
@@ -304,6 +319,7 @@ def _scalar_plan(kind: str, tp: Any, sql_type: str) -> Plan | None:
     cls = enum_class(tp)
     if cls is not None:
         return Plan(_enum(cls), "({v}.__class__ is _enum_{v})", env={"_enum_{v}": cls})
+    declared = kind
     if kind not in _KNOWN:
         found = _BY_ANNOTATION.get(tp)
         if found is None:
@@ -312,8 +328,13 @@ def _scalar_plan(kind: str, tp: Any, sql_type: str) -> Plan | None:
     if kind == "text":
         fast = '(type({v}) is str and "\\x00" not in {v} and {v}.isascii())'
         # Not a str: the driver refuses it; a NUL or a lone surrogate: the
-        # server or the encoder does.
-        return Plan(_text, fast, SCREEN_NOTHING)
+        # server or the encoder does; too long for a varchar(n): the server.
+        declared_length = _PRECISION.search(sql_type) if declared == "text" else None
+        if declared_length is None:
+            return Plan(_text, fast, SCREEN_NOTHING)
+        length = int(declared_length[1])
+        fast = f"({fast[1:-1]} and len({{v}}) <= {length})"
+        return Plan(_varchar(length, sql_type), fast, SCREEN_NOTHING)
     if kind in _INT_BITS:
         bits = _INT_BITS[kind]
         fast = f"(type({{v}}) is int and {-(2 ** (bits - 1))} <= {{v}} <= {2 ** (bits - 1) - 1})"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 import attrs
 
 from ._types import BUILTIN_KINDS
-from .errors import InvalidQuery, InvalidState
+from .errors import DataError, InvalidQuery, InvalidState
 
 if TYPE_CHECKING:
     from ._columns import ColumnSpec
@@ -69,6 +69,8 @@ class Fields(Protocol):
     def field(self, name: str, *, purpose: str = ...) -> ColumnSpec: ...
 
     def check_value(self, field: str, value: Any, where: str) -> None: ...
+
+    def check_filter_value(self, field: str, value: Any, where: str) -> None: ...
 
 
 _MANY: Final = (Operator.IN, Operator.NOT_IN, Operator.BETWEEN)
@@ -221,6 +223,12 @@ def _textual(spec: ColumnSpec) -> bool:
     return spec.python_type is str
 
 
+def _ends_in_escape(pattern: str) -> bool:
+    """Whether a LIKE pattern ends in a backslash that escapes nothing."""
+    trailing = len(pattern) - len(pattern.rstrip("\\"))
+    return trailing % 2 == 1
+
+
 def parse_filters(table: Fields, filters: Mapping[str, object]) -> tuple[Condition, ...]:
     """Validate ``**filters`` against `table` and return them as conditions."""
     conditions = []
@@ -263,10 +271,19 @@ def parse_filters(table: Fields, filters: Mapping[str, object]) -> tuple[Conditi
             if not _textual(spec):
                 msg = f"{operator.name.lower()} filter on {name!r}: only text fields match patterns"
                 raise InvalidQuery(msg)
+            if _ends_in_escape(value):
+                # PostgreSQL refuses it only once a row's text reaches the end
+                # of the pattern; refused up front, the outcome does not
+                # depend on the data, on either backend.
+                msg = (
+                    f"{operator.name.lower()} filter on {name!r}: the pattern {value!r} ends "
+                    "in its escape character (a backslash): escape it too (\\\\) to match one"
+                )
+                raise DataError(msg)
         elif value is not None:
             where = f"the {operator.name.lower()} filter on {name}"
             for v in value if operator in _MANY else (value,):
-                table.check_value(name, v, where)
+                table.check_filter_value(name, v, where)
         conditions.append(Condition(name, operator, value))
     return tuple(conditions)
 

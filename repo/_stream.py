@@ -40,8 +40,9 @@ def check_prefetch(prefetch: int | None) -> int:
 
 
 def check_count(n: object, what: str) -> int:
-    if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-        msg = f"{what} takes a non-negative int, got {n!r}"
+    """`n` rows to fetch or skip: a positive int, as asyncpg's cursors take."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        msg = f"{what} takes a positive int (rows to move over), got {n!r}"
         raise InvalidQuery(msg)
     return n
 

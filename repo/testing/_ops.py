@@ -25,7 +25,7 @@ from ._eval import after, sorter
 from ._foreign_keys import check_foreign_keys, check_updated, delete_rows
 from ._lookup import select
 from ._store import Row, Transaction
-from ._values import coerce_conditions, coerce_row, coerce_value, same
+from ._values import coerce_conditions, coerce_row, coerce_value, compared_value, same
 
 __all__ = ["MemoryTableOps"]
 
@@ -121,9 +121,9 @@ class MemoryTableOps(Generic[T]):
         table = self._table
         if table.composite:
             return tuple(
-                coerce_value(table, f, v) for f, v in zip(table.key_fields, key, strict=True)
+                compared_value(table, f, v) for f, v in zip(table.key_fields, key, strict=True)
             )
-        return coerce_value(table, table.key_fields[0], key)
+        return compared_value(table, table.key_fields[0], key)
 
     async def get(self, key: Any) -> T:
         key = self._key(key)
@@ -147,7 +147,8 @@ class MemoryTableOps(Generic[T]):
     async def update(self, entity: T) -> T:
         table = self._table
         values = coerce_row(table, table.values(entity))
-        key = table.row_key(values)
+        # Found by the key as given, as the server's WHERE finds it.
+        key = self._key(table.key_of(entity))
         async with self._session.statement(write=True) as txn:
             old = txn.get(self._name, key)
             if old is None:

@@ -32,11 +32,15 @@ from repo._json import json_text
 from repo._mapping import Table
 from repo._query import Condition, Operator
 
-__all__ = ["coerce_conditions", "coerce_row", "coerce_value", "same"]
+__all__ = ["coerce_conditions", "coerce_row", "coerce_value", "compared_value", "same"]
 
 Coerce = Callable[[Any], Any]
 
 _PRECISION = re.compile(r"\(\s*(\d+)\s*(?:,\s*(-?\d+)\s*)?\)")
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _uuid(value: Any) -> Any:
@@ -47,13 +51,26 @@ def _bytes(value: Any) -> Any:
     return value if type(value) is bytes else bytes(value)
 
 
+# One NaN of each kind, stored for every NaN: PostgreSQL holds NaN equal to
+# NaN (a unique constraint refuses a second one), and Python's dicts and
+# tuples find a NaN only as the same object.
+_NAN = math.nan
+_DECIMAL_NAN = decimal.Decimal("NaN")
+
+
 def _real(value: Any) -> float:
     result: float = struct.unpack("f", struct.pack("f", value))[0]
-    return result
+    return _NAN if result != result else result  # noqa: PLR0124
 
 
 def _double(value: Any) -> float:
-    return float(value)
+    result = float(value)
+    return _NAN if result != result else result  # noqa: PLR0124
+
+
+def _decimal(value: Any) -> decimal.Decimal:
+    result = decimal.Decimal(value)
+    return _DECIMAL_NAN if result.is_nan() else result
 
 
 def _utc(value: Any) -> Any:
@@ -75,7 +92,7 @@ def _json(value: Any) -> Any:
 def _numeric(sql_type: str) -> Coerce:
     found = _PRECISION.search(sql_type)
     if found is None:
-        return decimal.Decimal
+        return _decimal
     precision, scale = int(found[1]), int(found[2] or 0)
     step = decimal.Decimal(1).scaleb(-scale)
     context = decimal.Context(prec=max(precision, 1) + 2, rounding=decimal.ROUND_HALF_UP)
@@ -86,10 +103,21 @@ def _numeric(sql_type: str) -> Coerce:
     return coerce
 
 
+def _varchar(sql_type: str) -> Coerce | None:
+    found = _PRECISION.search(sql_type)
+    if found is None:
+        return None
+    length = int(found[1])
+    # Checked: anything past `length` is spaces, which the server cuts off.
+    return lambda value: value if len(value) <= length else value[:length]
+
+
 def _scalar(spec: ColumnSpec) -> Coerce | None:
     kind = spec.kind
     if kind == "numeric":
         return _numeric(spec.sql_type)
+    if kind == "text":
+        return _varchar(spec.sql_type)
     return {
         "uuid": _uuid,
         "bytea": _bytes,
@@ -140,6 +168,22 @@ def coerce_value(table: Table[Any], field: str, value: Any) -> Any:
     return value
 
 
+def compared_value(table: Table[Any], field: str, value: Any) -> Any:
+    """A filter's (or a looked-up key's) value as the server compares it with the column.
+
+    As stored, except that a numeric is not rounded to the column's scale,
+    nor a varchar(n) cut to its length: a bind parameter is plain numeric or
+    text, so ``price = 0.125`` finds no 0.13.
+    """
+    spec = table.field(field)
+    if value is None or spec.kind not in ("numeric", "text"):
+        return coerce_value(table, field, value)
+    element: Coerce = _decimal if spec.kind == "numeric" else _same
+    if spec.array:
+        return [None if v is None else element(v) for v in value]
+    return element(value)
+
+
 def coerce_conditions(table: Table[Any], conditions: Iterable[Condition]) -> list[Condition]:
     """`conditions` with their values as the server would compare them."""
     out = []
@@ -147,11 +191,11 @@ def coerce_conditions(table: Table[Any], conditions: Iterable[Condition]) -> lis
         value = c.value
         if value is not None and c.operator not in (Operator.LIKE, Operator.ILIKE):
             if c.operator in (Operator.IN, Operator.NOT_IN):
-                value = [coerce_value(table, c.field, v) for v in value]
+                value = [compared_value(table, c.field, v) for v in value]
             elif c.operator is Operator.BETWEEN:
-                value = tuple(coerce_value(table, c.field, v) for v in value)
+                value = tuple(compared_value(table, c.field, v) for v in value)
             else:
-                value = coerce_value(table, c.field, value)
+                value = compared_value(table, c.field, value)
         out.append(Condition(c.field, c.operator, value))
     return out
 

@@ -956,7 +956,9 @@ async def test_values_no_column_can_hold_are_refused_naming_them(
         lambda: typed.upsert_many([good, bad_entity]),
         lambda: typed.update_where({field: bad}, id=0),
     ]
-    if TYPED.field(field).kind != "json":
+    # A filter is not stored: a numeric past the column's precision is a fair
+    # comparison (its bind parameter is plain numeric), pinned in test_parity.
+    if TYPED.field(field).kind != "json" and words != "overflows once rounded":
         calls.append(lambda: typed.count(**{field: bad}))
     for call in calls:
         with pytest.raises(DataError) as got:
