@@ -29,6 +29,8 @@ from repo.errors import (
     TransactionAborted,
 )
 
+from ._collation import CODE_POINT, Collation
+
 __all__ = ["Row", "Store", "Transaction", "TxState"]
 
 Row = tuple[Any, ...]
@@ -39,7 +41,9 @@ _ids = itertools.count(1)
 class Store:
     """What a `MemoryDatabase` holds: the mappings it met, committed rows, sequences."""
 
-    def __init__(self) -> None:
+    def __init__(self, collation: Collation = CODE_POINT) -> None:
+        # How text orders: the database's collation, read by every statement.
+        self.collation = collation
         self.tables: dict[str, Table[Any]] = {}
         self.rows: dict[str, dict[Any, Row]] = {}
         self.sequences: dict[tuple[str, str], int] = {}
