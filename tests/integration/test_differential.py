@@ -464,6 +464,13 @@ KNOWN: tuple[Known, ...] = (
         ),
     ),
     Known(
+        "not_in([]) (no values): the server's condition is TRUE, NULL rows included; "
+        "memory's matches no NULL row",
+        lambda kind, step, value, batch: (
+            step in ("not_in", "not_in_empty") and value == [] and None in batch
+        ),
+    ),
+    Known(
         "a like/ilike pattern ending in its escape character (a lone backslash): the server "
         "raises DataError; memory matches nothing",
         lambda kind, step, value, batch: step in ("like", "ilike") and _dangling_escape(value),
@@ -599,6 +606,15 @@ async def example(
             low = values[0]
             span = partial(between, low, probe)
             await pair.both("between", (low, probe), partial(_where, make=span))
+    if pair.kind.compare != "none":
+        several = [v for v in values if v is not None][:3]
+        for name, given, where in (
+            ("in", several, in_),
+            ("not_in", several, not_in),
+            ("in_empty", [], in_),
+            ("not_in_empty", [], not_in),
+        ):
+            await pair.both(name, given, partial(_where, make=partial(where, given)))
     for pattern in patterns:
         await pair.both("like", pattern, partial(_where, make=partial(like, pattern)))
         await pair.both("ilike", pattern, partial(_where, make=partial(ilike, pattern)))
