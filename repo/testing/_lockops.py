@@ -15,7 +15,6 @@ from repo._query import Condition, Order, RowLock
 from repo._stream import Stream
 
 from ._cursor import MemorySource
-from ._eval import sorter
 from ._locks import lock_rows
 from ._ops import MemoryTableOps
 from ._store import Row, Transaction
@@ -84,11 +83,11 @@ class LockingTableOps(MemoryTableOps[T]):
     ) -> list[Row]:
         """The matching rows in order, the first `wanted` free ones locked."""
         conditions = coerce_conditions(self._table, conditions)
-        sort = sorter(self._table, orders)
+        txn: Transaction
 
         def select() -> list[Row]:
             return sort(self._select(txn, conditions))
 
-        txn: Transaction
         async with self._session.statement(write=False) as txn:
+            sort = txn.store.collation.sorter(self._table, orders)
             return await lock_rows(txn, self._name, select, self._table.row_key, lock, wanted)

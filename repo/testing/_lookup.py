@@ -19,7 +19,6 @@ from repo._mapping import Table
 from repo._query import Condition, Operator
 from repo._types import BUILTIN_KINDS
 
-from ._eval import matcher
 from ._store import Row, Transaction
 
 __all__ = ["select"]
@@ -62,7 +61,7 @@ def _one(txn: Transaction, table: Table[Any], fixed: dict[str, Any]) -> list[Any
 
 def select(txn: Transaction, table: Table[Any], conditions: Sequence[Condition]) -> list[Row]:
     """The visible rows of `table` that satisfy every one of `conditions`."""
-    match = matcher(table, conditions)
+    match = txn.store.collation.matcher(table, conditions)
     fixed = {
         c.field: c.value
         for c in conditions

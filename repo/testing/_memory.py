@@ -18,6 +18,7 @@ from repo._options import PoolOptions, PoolSettings, TransactionOptions
 from repo._repository import Repository
 from repo.errors import InvalidQuery, InvalidState, NotSupportedInMemory
 
+from ._collation import collation as named_collation
 from ._sessions import MemorySession, MemoryUnitSession
 from ._store import Store
 
@@ -64,14 +65,19 @@ class MemoryDatabase:
     unique and foreign keys), keeps each unit of work's writes to itself
     until commit, and undoes rollbacks and savepoints as PostgreSQL does.
     `overrides` maps repository classes to their in-memory subclasses.
+    `collation` is how text orders: ``"C"`` (by code point, the default) or
+    a libc locale name such as ``"en_US.UTF-8"``, to order and compare text
+    as a PostgreSQL database created with that locale does on this machine
+    (an unknown name is a `ConfigurationError`).
     """
 
     def __init__(
         self,
         *,
         overrides: Mapping[type[Repository[Any]], type[Repository[Any]]] | None = None,
+        collation: str = "C",
     ) -> None:
-        self._store = Store()
+        self._store = Store(named_collation(collation))
         self._overrides = dict(overrides or {})
         for original, override in self._overrides.items():
             _check_override(original, override)
@@ -83,6 +89,7 @@ class MemoryDatabase:
         dsn: str | None = None,
         *,
         overrides: Mapping[type[Repository[Any]], type[Repository[Any]]] | None = None,
+        collation: str = "C",
         **options: Unpack[PoolSettings],
     ) -> Self:
         """A new, empty database: ``async with MemoryDatabase.connect() as db`` or ``await``.
@@ -90,10 +97,11 @@ class MemoryDatabase:
         `dsn` and the pool options of `Database.connect` are accepted, so that
         code written for it runs unchanged; the options are validated the
         same way (an unknown name or a bad value is a `ConfigurationError`),
-        and have nothing to act on in memory.
+        and have nothing to act on in memory. `collation` is the
+        constructor's.
         """
         PoolOptions.of(options)
-        return cls(overrides=overrides)
+        return cls(overrides=overrides, collation=collation)
 
     def __await__(self) -> Generator[Any, None, Self]:
         return self.open().__await__()
@@ -145,4 +153,5 @@ class MemoryDatabase:
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
-        return f"<MemoryDatabase {state}>"
+        how = self._store.collation.name
+        return f"<MemoryDatabase {state}>" if how == "C" else f"<MemoryDatabase {state} {how}>"

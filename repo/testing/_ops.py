@@ -21,7 +21,6 @@ from repo.errors import DataError, NotSupportedInMemory
 
 from ._constraints import Uniques, check_not_null
 from ._cursor import MemorySource, open_cursor
-from ._eval import after, sorter
 from ._foreign_keys import check_foreign_keys, check_updated, delete_rows
 from ._lookup import select
 from ._store import Row, Transaction
@@ -265,7 +264,7 @@ class MemoryTableOps(Generic[T]):
     ) -> list[T]:
         conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
-            rows = sorter(self._table, orders)(self._select(txn, conditions))
+            rows = txn.store.collation.sorter(self._table, orders)(self._select(txn, conditions))
         start = offset or 0
         end = None if limit is None else start + limit
         return [self._make(r) for r in rows[start:end]]
@@ -322,9 +321,9 @@ class MemoryTableOps(Generic[T]):
         async with self._session.statement(write=False) as txn:
             rows = self._select(txn, conditions)
         if after_values is not None:
-            beyond = after(self._table, orders, after_values)
+            beyond = txn.store.collation.after(self._table, orders, after_values)
             rows = [r for r in rows if beyond(r)]
-        rows = sorter(self._table, orders)(rows)[: limit + 1]
+        rows = txn.store.collation.sorter(self._table, orders)(rows)[: limit + 1]
         return [self._make(r) for r in rows[:limit]], len(rows) > limit
 
     # -- bulk -------------------------------------------------------------
@@ -400,7 +399,7 @@ class MemoryTableOps(Generic[T]):
     async def _rows(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> list[T]:
         conditions = coerce_conditions(self._table, conditions)
         async with self._session.statement(write=False) as txn:
-            rows = sorter(self._table, orders)(self._select(txn, conditions))
+            rows = txn.store.collation.sorter(self._table, orders)(self._select(txn, conditions))
         return [self._make(r) for r in rows]
 
 

@@ -35,6 +35,7 @@ from repo.errors import (
     TransactionAborted,
 )
 
+from ._collation import CODE_POINT, Collation
 from ._defaults import Default, column_defaults
 from ._indexes import Index
 from ._locks import LockUndo, RowLocks
@@ -51,7 +52,9 @@ _places = itertools.count()
 class Store:
     """What a `MemoryDatabase` holds: the mappings it met, committed rows, sequences."""
 
-    def __init__(self) -> None:
+    def __init__(self, collation: Collation = CODE_POINT) -> None:
+        # How text orders: the database's collation, read by every statement.
+        self.collation = collation
         self.tables: dict[str, Table[Any]] = {}
         self.rows: dict[str, dict[Any, Row]] = {}
         self.sequences: dict[tuple[str, str], int] = {}
