@@ -229,6 +229,14 @@ def _ends_in_escape(pattern: str) -> bool:
     return trailing % 2 == 1
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse_filters(table: Fields, filters: Mapping[str, object]) -> tuple[Condition, ...]:
     """Validate ``**filters`` against `table` and return them as conditions."""
     conditions = []
@@ -278,6 +286,13 @@ def parse_filters(table: Fields, filters: Mapping[str, object]) -> tuple[Conditi
                 msg = (
                     f"{operator.name.lower()} filter on {name!r}: the pattern {value!r} ends "
                     "in its escape character (a backslash): escape it too (\\\\) to match one"
+                )
+                raise DataError(msg)
+            if "\x00" in value or not _encodes(value):
+                # The server refuses the parameter itself, whatever the rows.
+                msg = (
+                    f"{operator.name.lower()} filter on {name!r}: the pattern {value!r} holds a "
+                    "NUL or a lone surrogate, which PostgreSQL's text cannot hold"
                 )
                 raise DataError(msg)
         elif value is not None:

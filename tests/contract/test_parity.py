@@ -374,6 +374,18 @@ async def test_a_pattern_ending_in_a_backslash_is_refused(parity: ParityReposito
     assert await parity.count(code=ilike("A\\\\")) == 1
 
 
+async def test_a_pattern_holding_a_nul_or_a_lone_surrogate_is_refused(
+    parity: ParityRepository,
+) -> None:
+    """PostgreSQL's text holds neither: the pattern is a DataError, with rows or without."""
+    await parity.add(Parity(new_id(), code="a"))
+    for pattern in ("a\x00%", "%\ud800"):
+        with pytest.raises(DataError):
+            await parity.count(code=like(pattern))
+        with pytest.raises(DataError):
+            await parity.count(code=ilike(pattern))
+
+
 # -- numeric, timestamptz, enum, time, bytea ----------------------------------------
 
 
