@@ -9,7 +9,6 @@ client) in a subprocess, which must pass; then the load test
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 import re
@@ -23,7 +22,6 @@ from typing import Any
 
 import pytest
 
-from repo import Repository
 from repo._postgres.dsn import with_database
 from tests.conftest import ROOT, create_database, drop_database
 from tests.integration.test_project import repo_cmd
@@ -40,20 +38,6 @@ asyncio_mode = "auto"
 asyncio_default_fixture_loop_scope = "function"
 filterwarnings = ["error"]
 """
-
-# issue 16: the parts of the example that need names repo does not have yet,
-# by the word that marks their tests (a test name or a parameter id), and
-# whether repo has them. Until it does, those tests are left out of the
-# example's run and reported here as skipped; once every entry is True, this
-# table can go.
-PENDING: dict[str, tuple[bool, str]] = {
-    "skip_locked": (
-        "for_update" in inspect.signature(Repository.get).parameters,
-        "row locks: get(key, for_update=True), find(..., for_update=True, skip_locked=True)",
-    ),
-    "siblings": (hasattr(Repository, "repository"), "Repository.repository(Other)"),
-}
-MISSING = {word: why for word, (ready, why) in PENDING.items() if not ready}
 
 
 @pytest.fixture(scope="module")
@@ -80,11 +64,11 @@ def project(server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
         drop_database(server_dsn, dsn)
 
 
-def example_suite(project: Path, keywords: str) -> subprocess.CompletedProcess[str]:
-    """The example's own tests (``python -m pytest -k KEYWORDS``), run in the project."""
+def example_suite(project: Path) -> subprocess.CompletedProcess[str]:
+    """The example's own tests (``python -m pytest``), run in the project."""
     env = dict(os.environ, DATABASE_URL=(project / "DSN").read_text())
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", keywords],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
         cwd=project,
         env=env,
         capture_output=True,
@@ -124,31 +108,17 @@ def test_the_page_shows_the_project_settings_the_test_uses() -> None:
 
 def test_the_example_suite_passes(project: Path) -> None:
     """The example's tests pass: unit tests on MemoryDatabase, rollback_db, HTTP (ASGI)."""
-    keywords = " and ".join(f"not {word}" for word in PENDING)
-    done = example_suite(project, keywords)
+    done = example_suite(project)
     assert done.returncode == 0, done.stdout + done.stderr
     found = counts(done.stdout)
     assert found.get("passed", 0) >= 30, done.stdout
     assert not {"failed", "error", "errors", "skipped"} & found.keys(), done.stdout
 
 
-@pytest.mark.parametrize("word", list(PENDING))
-def test_the_example_suite_part_needing_issue_16(project: Path, word: str) -> None:
-    """The example's tests of the parts that need issue 16's names: they pass too."""
-    if word in MISSING:
-        pytest.skip(f"repo lacks {MISSING[word]} (issue 16): the example's {word!r} tests")
-    keywords = word + "".join(f" and not {other}" for other in MISSING)
-    done = example_suite(project, keywords)
-    assert done.returncode == 0, done.stdout + done.stderr
-    found = counts(done.stdout)
-    assert found.get("passed", 0) > 0, done.stdout
-    assert not {"failed", "error", "errors", "skipped"} & found.keys(), done.stdout
-
-
 @pytest.fixture(scope="module")
 def load(server_dsn: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """`python -m bench.lending --quick` in every mode repo can run, by mode."""
-    modes = [m for m in ("skip_locked", "naive") if m not in MISSING]
+    modes = ["skip_locked", "naive"]
     out = tmp_path_factory.mktemp("lending_load") / "figures.json"
     database = f"repo_guide_load_{os.getpid()}_{uuid.uuid4().hex[:8]}"
     try:
@@ -182,8 +152,6 @@ def test_the_load_test_checks_every_answer_the_naive_way(load: dict[str, Any]) -
 @pytest.mark.timeout(150)
 def test_the_load_test_with_skip_locked_never_runs_out_of_retries(load: dict[str, Any]) -> None:
     """With FOR UPDATE SKIP LOCKED no request exhausts its retries, and all answers check out."""
-    if "skip_locked" in MISSING:
-        pytest.skip(f"repo lacks {MISSING['skip_locked']} (issue 16)")
     locked = load["skip_locked"]
     assert locked["problems"] == []
     assert locked["exhausted"] == 0

@@ -41,8 +41,7 @@ from .services import AlreadyReturned, LendingError, LoanLimitReached, NoCopyAva
 from .tables import MemberTier, id_of
 
 if TYPE_CHECKING:
-    # issue 16: DatabaseLike lands with the rest of the issue.
-    from repo import DatabaseLike  # type: ignore[attr-defined]
+    from repo import DatabaseLike
 
 log = logging.getLogger("lending")
 

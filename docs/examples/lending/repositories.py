@@ -86,10 +86,9 @@ class MemoryLoanRepository(LoanRepository):
             returned_at=None, due_at=lt(now), order_by=["due_at", "loan_id"], limit=limit
         )
         # Sibling repositories on the same unit of work (or pool) as this one.
-        # issue 16: `repository` lands with Repository.repository.
-        members = self.repository(MemberRepository)  # type: ignore[attr-defined]
-        copies = self.repository(CopyRepository)  # type: ignore[attr-defined]
-        books = self.repository(BookRepository)  # type: ignore[attr-defined]
+        members = self.repository(MemberRepository)
+        copies = self.repository(CopyRepository)
+        books = self.repository(BookRepository)
         who = await members.get_many([loan.member_id for loan in loans])
         what = await copies.get_many([loan.copy_id for loan in loans])
         titles = await books.get_many([copy.book_id for copy in what])

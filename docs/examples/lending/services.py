@@ -19,8 +19,7 @@ from .repositories import LendingUnit, OverdueLoan
 from .tables import Book, Copy, Loan, Member, MemberTier, id_of
 
 if TYPE_CHECKING:
-    # issue 16: DatabaseLike lands with the rest of the issue.
-    from repo import DatabaseLike  # type: ignore[attr-defined]
+    from repo import DatabaseLike
 
 LOAN_LIMIT = {MemberTier.BASIC: 3, MemberTier.GOLD: 10}
 LOAN_PERIOD = {MemberTier.BASIC: dt.timedelta(days=14), MemberTier.GOLD: dt.timedelta(days=28)}
