@@ -246,7 +246,8 @@ def start_postgres(base: Path, *, bindir: Path | None = None) -> Postgres:
             "trust",
             "-E",
             "UTF8",
-            "--locale=C",
+            # As the machine's server: text compares by code point, ILIKE folds Unicode.
+            "--locale=C.UTF-8",
             "--no-sync",
         ],
         "initdb",

@@ -38,6 +38,7 @@ from repo import (
     ne,
     not_in,
 )
+from repo.errors import NotSupportedInMemory
 
 from .conftest import AnyDatabase
 from .own_schema import own_schema, truncate
@@ -347,6 +348,12 @@ DOTLESS_I, LONG_S, SIGMA = "\u0131", "\u017f", "\u03c3"
 
 async def test_ilike_folds_case_one_character_at_a_time(parity: ParityRepository) -> None:
     """ILIKE lowers each character alone (no final sigma, no special folds), as the server."""
+    try:
+        ctype = await parity.scalar("SHOW lc_ctype")
+    except NotSupportedInMemory:
+        ctype = None  # the fake folds as a UTF-8 ctype does
+    if ctype in ("C", "POSIX"):
+        pytest.skip("a database with LC_CTYPE C folds ASCII only, which the fake does not model")
     for code in ["ΟΔΟΣ", DOTLESS_I * 2, f"{LONG_S}un", "İx", "Straße", "K"]:
         await parity.add(Parity(new_id(), code=code))
     assert await parity.count(code=ilike("%ς")) == 0
