@@ -69,6 +69,8 @@ def select(txn: Transaction, table: Table[Any], conditions: Sequence[Condition])
     }
     keys = _one(txn, table, fixed) if fixed else None
     if keys is None:
+        keys = _any_of(txn, table, conditions, fixed)
+    if keys is None:
         return [row for _, row in txn.rows(table.name) if match(row)]
     found = []
     for key in keys:
@@ -76,6 +78,25 @@ def select(txn: Transaction, table: Table[Any], conditions: Sequence[Condition])
         if row is not None and match(row):
             found.append(row)
     return found
+
+
+def _any_of(
+    txn: Transaction, table: Table[Any], conditions: Sequence[Condition], fixed: dict[str, Any]
+) -> list[Any] | None:
+    """The keys of the visible rows an `in_()` on an indexed column selects, one lookup per
+    value, in scan order; None when no `in_()` is answered by an index."""
+    for c in conditions:
+        if c.operator is not Operator.IN or not all(_hashable(v) for v in c.value):
+            continue
+        found: set[Any] = set()
+        for value in c.value:
+            keys = _one(txn, table, {**fixed, c.field: value})
+            if keys is None:
+                break
+            found.update(k for k in keys if txn.get(table.name, k) is not None)
+        else:
+            return sorted(found, key=txn.scan_key(table.name))
+    return None
 
 
 def _hashable(value: Any) -> bool:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -193,6 +193,13 @@ class Transaction:
         for key, new in mine.items():
             if new is not None:
                 yield key, new
+
+    def scan_key(self, table: str) -> Callable[[Any], tuple[int, int]]:
+        """Where `rows(table)` meets a visible key: rows found by lookups, put in scan order."""
+        mine = self.writes.get(table, {})
+        base = self._base_places(table)
+        own = self._places.get(table, {})
+        return lambda key: (1, own[key]) if key in mine else (0, base[key])
 
     def lookup(
         self,

@@ -22,6 +22,7 @@ from repo import (
     Table,
     UniqueViolation,
     UnitOfWork,
+    in_,
 )
 from repo.testing import MemoryDatabase
 
@@ -77,6 +78,14 @@ async def _agree(boxes: Boxes, items: Items, rng: random.Random) -> None:
         assert await boxes.find(shelf=shelf) == [b for b in every_box if b.shelf == shelf]
     for box_id in range(12):
         assert await items.find(box_id=box_id) == [i for i in every_item if i.box_id == box_id]
+    # in_() on an indexed column: one lookup per value, the rows still in scan order.
+    for wanted in ([rng.randrange(12) for _ in range(3)], []):
+        found = await items.find(box_id=in_(wanted))
+        assert found == [i for i in every_item if i.box_id in wanted]
+    shelves = [rng.randrange(4), rng.randrange(4)]
+    assert await boxes.find(shelf=in_(shelves)) == [b for b in every_box if b.shelf in shelves]
+    ids = [rng.randrange(40) for _ in range(5)]
+    assert await items.find(item_id=in_(ids)) == [i for i in every_item if i.item_id in ids]
     code, colour = f"c{rng.randrange(6)}", rng.choice(["red", "blue"])
     assert await items.find(code=code, colour=colour) == [
         i for i in every_item if (i.code, i.colour) == (code, colour)
