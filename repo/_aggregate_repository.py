@@ -8,7 +8,7 @@ from typing import Any, Generic, TypeVar
 from ._aggregate import Aggregate
 from ._aggregate_writes import add_aggregate, delete_aggregate, update_aggregate
 from ._contract import AggregateReads, Session
-from ._paging import Page, decode_token, encode_token, keyset_order
+from ._paging import Page, check_page_limit, next_token, page_start
 from ._query import check_limit, parse_filters, parse_order
 from ._stream import Stream, check_prefetch
 from .errors import InvalidQuery, InvalidState
@@ -91,18 +91,12 @@ class AggregateRepository(Generic[T]):
         """One keyset page of aggregates, ordered by the root's key (see `Repository.page`)."""
         agg = self._agg
         table = agg.root
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            msg = f"page(limit=...) must be a positive int, got {limit!r}"
-            raise InvalidQuery(msg)
+        check_page_limit(limit)
         conditions = parse_filters(table, filters)
-        orders = keyset_order(table, order_by)
-        values = None if after is None else decode_token(table, orders, after)
+        orders, values = page_start(table, order_by, after)
         items, more = await self._reads.page(conditions, orders, values, limit)
-        token = None
-        if more and items:
-            last = getattr(items[-1], agg.root_field)
-            token = encode_token(table, orders, [getattr(last, o.field) for o in orders])
-        return Page(items, token)
+        last = getattr(items[-1], agg.root_field) if items else None
+        return Page(items, next_token(table, orders, last, more))
 
     def stream(
         self,

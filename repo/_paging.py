@@ -28,7 +28,15 @@ from .errors import InvalidQuery
 if TYPE_CHECKING:
     from ._mapping import Table
 
-__all__ = ["Page", "decode_token", "encode_token", "keyset_order"]
+__all__ = [
+    "Page",
+    "check_page_limit",
+    "decode_token",
+    "encode_token",
+    "keyset_order",
+    "next_token",
+    "page_start",
+]
 
 T = TypeVar("T")
 
@@ -175,3 +183,26 @@ def decode_token(table: Table[Any], orders: Sequence[Order], token: object) -> t
     if len(values) != len(orders):
         raise bad
     return values
+
+
+def check_page_limit(limit: object) -> None:
+    """Refuse a `page(limit=...)` that is not a positive int."""
+    if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+        msg = f"page(limit=...) must be a positive int, got {limit!r}"
+        raise InvalidQuery(msg)
+
+
+def page_start(
+    table: Table[Any], order_by: str | Sequence[str] | None, after: str | None
+) -> tuple[tuple[Order, ...], tuple[Any, ...] | None]:
+    """A page's keyset order, and the values it starts after (None: the first page)."""
+    orders = keyset_order(table, order_by)
+    return orders, None if after is None else decode_token(table, orders, after)
+
+
+def next_token(table: Table[Any], orders: Sequence[Order], last: Any, more: bool) -> str | None:
+    """The token of the page after the one ending with entity `last` (None if no more)."""
+    if not more or last is None:
+        return None
+    values = table.values(last)
+    return encode_token(table, orders, [values[table.field_names.index(o.field)] for o in orders])

@@ -11,7 +11,7 @@ from ._aggregate_repository import AggregateRepository
 from ._bulk import UpsertResult, upsert_fields
 from ._contract import Session, TableOps
 from ._mapping import Table
-from ._paging import Page, decode_token, encode_token, keyset_order
+from ._paging import Page, check_page_limit, next_token, page_start
 from ._query import RowLock, check_limit, parse_filters, parse_order, row_lock
 from ._readmodel import lazy_mapper, record_mapper
 from ._stream import Cursor, Stream, check_prefetch
@@ -288,20 +288,11 @@ class Repository(Generic[T]):
         page scans the ones before it.
         """
         table = self.table
-        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
-            msg = f"page(limit=...) must be a positive int, got {limit!r}"
-            raise InvalidQuery(msg)
+        check_page_limit(limit)
         conditions = parse_filters(table, filters)
-        orders = keyset_order(table, order_by)
-        values = None if after is None else decode_token(table, orders, after)
+        orders, values = page_start(table, order_by, after)
         items, more = await self.ops.page(conditions, orders, values, limit)
-        token = None
-        if more and items:
-            last = table.values(items[-1])
-            token = encode_token(
-                table, orders, [last[table.field_names.index(o.field)] for o in orders]
-            )
-        return Page(items, token)
+        return Page(items, next_token(table, orders, items[-1] if items else None, more))
 
     def stream(
         self,
