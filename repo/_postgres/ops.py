@@ -333,35 +333,39 @@ class PgTableOps(Generic[T]):
         table = self._table
         positions, chosen, required = upsert_many_plan(table, on, update)
         columns = [table.columns[i].column for i in positions]
-        rows = records(table, entities, positions, required)
+        # Screened like add_many's: the staging table's columns are the
+        # table's, so the server refuses what the screen lets through, and
+        # `blame` finds the entity at fault. A jsonb value is then encoded
+        # once, not checked by one encoding and sent by another.
+        rows = records(table, entities, positions, required, screen=True)
         obs = self._runner.obs
         staging = self._st.staging_name
         if returning:
             sql = self._st.upsert_all(positions, on, chosen, quote(staging))
         else:
-            sql = self._st.upsert(
-                positions, on, chosen, source=quote(staging), returning="(xmax = 0) AS inserted"
-            )
-        async with self._runner.atomic() as conn:
-            await call(conn, "execute", self._st.staging(positions), (), obs, table=table)
-            given = await copy(
-                conn,
-                table,
-                staging,
-                ["_repo_ord", *columns],
-                numbered(rows),
-                schema=None,
-                obs=obs,
-                checked=rows,
-            )
-            stored = await call(conn, "fetch", sql, (), obs, table=table)
-            await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs, table=table)
+            # Counted on the server: one row back, not one per row written.
+            sql = self._st.upsert_counted(positions, on, chosen, quote(staging))
+        with blame(table, entities, positions, required):
+            async with self._runner.atomic() as conn:
+                await call(conn, "execute", self._st.staging(positions), (), obs, table=table)
+                given = await copy(
+                    conn,
+                    table,
+                    staging,
+                    ["_repo_ord", *columns],
+                    numbered(rows),
+                    schema=None,
+                    obs=obs,
+                    checked=rows,
+                )
+                stored = await call(conn, "fetch", sql, (), obs, table=table)
+                await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs, table=table)
         if returning:
             return table.from_records(stored)
-        # Rows left unchanged are not returned: the rest of those given.
-        inserted = sum(1 for r in stored if r[0])
+        # Rows left unchanged are not written: the rest of those given.
+        inserted, written = stored[0]
         return UpsertResult(
-            inserted=inserted, updated=len(stored) - inserted, unchanged=given - len(stored)
+            inserted=inserted, updated=written - inserted, unchanged=given - written
         )
 
     # -- streams ----------------------------------------------------------

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import logging
 import math
@@ -28,7 +29,7 @@ from repo.errors import ConnectionLost, PoolTimeout, SerializationFailure
 
 from .aggregate import PgAggregateReads
 from .bouncer import split_dsn
-from .coalesce import Coalescer, Route
+from .coalesce import Coalescer, Route, held
 from .connection import DRIVER_ERRORS, Conn
 from .cursor import PoolReading, Reading
 from .dsn import mask_dsn
@@ -295,8 +296,13 @@ class ReplicaReader(PoolSession):
         self._owner = owner
         # A batch of coalesced reads goes where its callers' reads go: to the
         # primary when they must read their own writes, else to a replica.
-        self._on_primary_route: Route = ("primary", super()._run)
-        self._on_replica_route: Route = ("replica", self._run)
+        self._on_primary_route: Route = (
+            "primary",
+            super()._run,
+            functools.partial(held, pool, obs),
+        )
+        # A replica's reads fall back to the primary one by one: none is held.
+        self._on_replica_route: Route = ("replica", self._run, None)
 
     def route(self) -> Route:
         return self._on_primary_route if self._on_primary() else self._on_replica_route

@@ -15,6 +15,7 @@ and for a server-side cursor (`reading`); every transaction they open is a
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -26,7 +27,7 @@ from repo._stream import Stream
 from repo.errors import ConnectionLost, InvalidState, ReadOnlyViolation
 
 from .aggregate import PgAggregateReads
-from .coalesce import Coalescer, Route
+from .coalesce import Coalescer, Route, held
 from .connection import Conn, mark_raw
 from .cursor import Lent, PoolReading, Reading, open_cursor, stream_rows
 from .failures import Failures
@@ -66,7 +67,7 @@ class SessionBase(PgRunner):
 
     def route(self) -> Route:
         """Where this session's reads go, and how to run a statement there (for a batch)."""
-        return (None, self._run)
+        return (None, self._run, None)
 
     @property
     def keeps_locks(self) -> bool:
@@ -134,7 +135,7 @@ class PoolSession(SessionBase):
         self.declare = declare
         self._raw = raw
         self.coalescer = None if raw else coalescer
-        self._route: Route = (None, self._run)
+        self._route: Route = (None, self._run, functools.partial(held, pool, obs))
 
     def route(self) -> Route:
         return self._route

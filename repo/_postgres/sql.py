@@ -297,6 +297,20 @@ class Statements(Generic[T]):
         sql: str = self._cached(shape, lambda: upsert_one_sql(self.table, positions, on, update))
         return sql
 
+    def upsert_counted(
+        self, positions: tuple[int, ...], on: tuple[str, ...], update: tuple[str, ...], source: str
+    ) -> str:
+        """An upsert from `source` returning one row: (rows inserted, rows written)."""
+
+        def build() -> str:
+            written = upsert_sql(
+                self.table, positions, on, update, source=source, returning="(xmax = 0) AS i"
+            )
+            return f"WITH w AS ({written}) SELECT count(*) FILTER (WHERE i), count(*) FROM w"
+
+        sql: str = self._cached(("upsert_counted", positions, on, update, source), build)
+        return sql
+
     def upsert_all(
         self,
         positions: tuple[int, ...],

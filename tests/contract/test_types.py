@@ -970,3 +970,26 @@ async def test_values_no_column_can_hold_are_refused_naming_them(
     with pytest.raises(DataError, match="entity #1"):
         await typed.add_many([good, bad_entity])
     assert await typed.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "bad", "words"), REFUSED, ids=[f"{f}={shown(b, 30)}" for f, b, _ in REFUSED]
+)
+async def test_values_refused_in_long_lists_only_screened(
+    typed: TypedRepository, monkeypatch: pytest.MonkeyPatch, field: str, bad: Any, words: str
+) -> None:
+    """Past the length checked whole (made 6 here), add_many and upsert_many only screen
+    what they send; a value no column can hold is still refused with the full check's
+    DataError, naming the entity, and nothing is stored."""
+    monkeypatch.setattr(repo._bulk, "CHECK_WHOLE_MAX", 6)
+    goods = [attrs.evolve(entity(row(i % SHORT, big=False)), id=i) for i in range(8)]
+    bad_entity = attrs.evolve(goods[-1], id=99, **{field: bad})
+    assert screens([*goods, bad_entity])
+    for load in (typed.add_many, typed.upsert_many):
+        with pytest.raises(DataError) as got:
+            await load([*goods, bad_entity])
+        message = str(got.value)
+        assert f"typed.{field} takes" in message
+        assert words in message
+        assert "entity #8" in message
+    assert await typed.count() == 0

@@ -23,7 +23,9 @@ from repo import (
     Table,
     UnitOfWork,
 )
+from repo._postgres import coalesce as coalesce_module
 from repo._postgres import pool as pool_module
+from repo._postgres import sessions as sessions_module
 from tests.contract.own_schema import own_schema, truncate
 from tests.wire import Wiretap
 
@@ -189,9 +191,11 @@ async def test_a_batch_is_one_round_trip_on_the_wire(loaded: str) -> None:
 async def test_a_lone_get_sends_its_own_statement_and_waits_for_nothing(
     loaded: str, events: Events, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """No timer: the statement leaves on the loop's next turn, counted in turns, not time."""
+    """No timer: the statement leaves on the loop's next turn, counted in turns, not time;
+    a lone get takes its connection and gives it back, as uncoalesced (nothing is held
+    for sequential code, whose next statement may be anything)."""
     ticks = 0
-    taken_at: list[int] = []
+    sent_at: list[int] = []
 
     async def ticker() -> None:
         nonlocal ticks
@@ -199,14 +203,25 @@ async def test_a_lone_get_sends_its_own_statement_and_waits_for_nothing(
             await asyncio.sleep(0)
             ticks += 1
 
+    def counted(call: Any) -> Any:
+        async def sent(*args: Any, **kwargs: Any) -> Any:
+            sent_at.append(ticks)
+            return await call(*args, **kwargs)
+
+        return sent
+
+    for module in (sessions_module, coalesce_module):
+        monkeypatch.setattr(module, "call", counted(module.call))
     take = pool_module.Pool.take
+    takes = 0
 
     async def counted_take(self: pool_module.Pool) -> Any:
-        taken_at.append(ticks)
+        nonlocal takes
+        takes += 1
         return await take(self)
 
     monkeypatch.setattr(pool_module.Pool, "take", counted_take)
-    turns = {}
+    turns: dict[tuple[bool, bool], int] = {}
     ticking = asyncio.ensure_future(ticker())
     try:
         for coalesce in (False, True):
@@ -214,21 +229,31 @@ async def test_a_lone_get_sends_its_own_statement_and_waits_for_nothing(
                 loaded, min_size=1, max_size=1, on_event=events, coalesce=coalesce
             ) as db:
                 widgets = db.repository(WidgetRepository)
-                await widgets.get(1)
-                events.statements.clear()
-                taken_at.clear()
-                start = ticks
-                assert await widgets.get(2) == Widget("w2", 2)
-                turns[coalesce] = taken_at[0] - start
-                assert len(events.statements) == 1
-                event = events.statements[0]
-                assert event.callers == 1
-                # The uncoalesced statement itself, not a batch of one.
-                assert event.sql.endswith('WHERE "id" = $1')
+                for after_another in (True, False):
+                    if not after_another:
+                        # Long enough for any sender to have given its connection back.
+                        for _ in range(5):
+                            await asyncio.sleep(0)
+                    else:
+                        await widgets.get(1)
+                    events.statements.clear()
+                    sent_at.clear()
+                    takes = 0
+                    start = ticks
+                    assert await widgets.get(2) == Widget("w2", 2)
+                    turns[coalesce, after_another] = sent_at[0] - start
+                    assert len(events.statements) == 1
+                    event = events.statements[0]
+                    assert event.callers == 1
+                    # The uncoalesced statement itself, not a batch of one.
+                    assert event.sql.endswith('WHERE "id" = $1')
+                    assert takes == 1
+                assert db.pool.get_idle_size() == db.pool.get_size()
     finally:
         ticking.cancel()
-    assert turns[False] == 0
-    assert turns[True] <= 1, turns
+    assert turns[False, True] == turns[False, False] == 0
+    assert turns[True, True] <= 1, turns
+    assert turns[True, False] <= 1, turns
 
 
 async def test_off_every_call_is_its_own_statement(loaded: str, events: Events) -> None:
