@@ -17,7 +17,6 @@ import attrs
 from ._aggregate import Aggregate, Many
 from ._contract import Session
 from ._mapping import Table
-from ._query import in_, parse_filters
 from .errors import InvalidQuery
 
 __all__ = ["add_aggregate", "delete_aggregate", "update_aggregate"]
@@ -208,12 +207,7 @@ async def update_aggregate(
 
 async def _run(session: Session, plan: _Plan) -> None:
     for table, keys in plan.deletes:
-        ops = session.ops(table)
-        if table.composite:
-            for key in keys:
-                await ops.delete(key)
-        else:
-            await ops.delete_where(parse_filters(table, {table.key_fields[0]: in_(keys)}))
+        await session.ops(table).delete_many(keys)
     changed: dict[int, tuple[Table[Any], list[Any]]] = {}
     for table, entity in plan.updates:
         changed.setdefault(id(table), (table, []))[1].append(entity)

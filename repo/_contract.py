@@ -67,6 +67,10 @@ class TableOps(Protocol[T]):
 
     async def delete(self, key: Any) -> None: ...
 
+    async def delete_many(self, keys: Sequence[Any]) -> int:
+        """Delete the rows with `keys` (checked) in one statement; how many there were."""
+        ...
+
     async def add_many(
         self, entities: Iterable[T] | AsyncIterable[T], returning: bool
     ) -> int | list[T]: ...

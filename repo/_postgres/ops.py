@@ -29,8 +29,9 @@ from .copy import blame, copy, rowcount
 from .cursor import Reading, open_cursor, stream_rows
 from .run import call
 from .sql import arguments, statements
+from .update_many import update_many_rows
 
-__all__ = ["PgTableOps", "Runner", "rowcount", "update_many_sql"]
+__all__ = ["PgTableOps", "Runner", "rowcount"]
 
 T = TypeVar("T")
 
@@ -175,22 +176,26 @@ class PgTableOps(Generic[T]):
 
     async def update_many(self, entities: Sequence[T]) -> list[T]:
         table = self._table
-        st = self._st
-        everything = tuple(range(len(table.columns)))
-        if len(entities) < 2 or not st.can_unnest(everything):
+        if len(entities) < 2:
             return [await self.update(e) for e in entities]
-        columns = [list(c) for c in zip(*(table.values(e) for e in entities), strict=True)]
-        sql = st._cached(("update_many",), lambda: update_many_sql(table, st.update_fields))
-        found = {table.row_key(r): r for r in await self._runner.fetch(sql, columns, table)}
+        rows = await update_many_rows(self._runner, self._st, entities)
+        found = {table.row_key(r): r for r in rows}
         for entity in entities:
             key = table.key_of(entity)
             if key not in found:
                 if table.version is not None and await self._runner.fetchval(
-                    st.exists_key, table.key_args(key)
+                    self._st.exists_key, table.key_args(key)
                 ):
                     raise table.stale(key, getattr(entity, table.version))
                 raise table.not_found(key)
         return [table.from_record(found[table.key_of(e)]) for e in entities]
+
+    async def delete_many(self, keys: Sequence[Any]) -> int:
+        table = self._table
+        if not keys:
+            return 0
+        args = [list(p) for p in zip(*keys, strict=True)] if table.composite else (list(keys),)
+        return rowcount(await self._runner.execute(self._st.delete_many, args, table))
 
     async def delete(self, key: Any) -> None:
         status = await self._runner.execute(self._st.delete, self._table.key_args(key), self._table)
@@ -388,32 +393,3 @@ class PgTableOps(Generic[T]):
     def cursor(self, conditions: Sequence[Condition], orders: Sequence[Order]) -> Any:
         sql, args = self._st.select(conditions, orders)
         return open_cursor(self._reader, sql, args, self._table.from_record)
-
-
-def update_many_sql(table: Table[Any], fields: Sequence[str]) -> str:
-    """One UPDATE of many rows from arrays ($1, $2, ...: one per column, in field order),
-    setting `fields` as `update` does (version bumped and matched, a generated None kept)."""
-    given = {c.field: f"_v._v{i}" for i, c in enumerate(table.columns)}
-    sets = []
-    for f in fields:
-        column = quote(table.column_of(f))
-        if f == table.version:
-            sets.append(f"{column} = _t.{column} + 1")
-        elif table.field(f).generated:
-            sets.append(f"{column} = COALESCE({given[f]}, _t.{column})")
-        else:
-            sets.append(f"{column} = {given[f]}")
-    if not sets:
-        first = quote(table.key_columns[0])
-        sets.append(f"{first} = _t.{first}")
-    match = [f"_t.{quote(table.column_of(f))} = {given[f]}" for f in table.key_fields]
-    if table.version is not None:
-        match.append(f"_t.{quote(table.column_of(table.version))} = {given[table.version]}")
-    arrays = ", ".join(f"${n}::{c.sql_type}[]" for n, c in enumerate(table.columns, 1))
-    names = ", ".join(f"_v{i}" for i in range(len(table.columns)))
-    returning = ", ".join(f"_t.{quote(c.column)}" for c in table.columns)
-    return (
-        f"UPDATE {table.qualified_name} AS _t SET {', '.join(sets)} "
-        f"FROM unnest({arrays}) AS _v({names}) WHERE {' AND '.join(match)} "
-        f"RETURNING {returning}"
-    )

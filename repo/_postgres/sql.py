@@ -35,6 +35,7 @@ class Statements(Generic[T]):
         self.get = f"SELECT {cols} FROM {t} WHERE {key}"
         self.get_many = f"SELECT {cols} FROM {t} WHERE {self._key_in()}"
         self.delete = f"DELETE FROM {t} WHERE {key}"
+        self.delete_many = f"DELETE FROM {t} WHERE {self._key_in()}"
         self.exists_key = f"SELECT EXISTS (SELECT 1 FROM {t} WHERE {key})"
         self._insert: dict[tuple[str, ...], tuple[str, tuple[int, ...]]] = {}
         self._select: dict[Shape, str] = {}

@@ -170,12 +170,14 @@ class MemoryTableOps(Generic[T]):
         return [await self.update(e) for e in entities]
 
     async def delete(self, key: Any) -> None:
-        key = self._key(key)
+        if not await self.delete_many([key]):
+            raise self._table.not_found(self._key(key))
+
+    async def delete_many(self, keys: Sequence[Any]) -> int:
+        keys = list(dict.fromkeys(self._key(k) for k in keys))
         async with self._session.statement(write=True) as txn:
-            old = txn.get(self._name, key)
-            if old is None:
-                raise self._table.not_found(key)
-            delete_rows(txn, self._table, [(key, old)])
+            found = [(k, old) for k in keys if (old := txn.get(self._name, k)) is not None]
+            return delete_rows(txn, self._table, found)
 
     async def upsert(self, entity: T, on: tuple[str, ...], update: tuple[str, ...] | None) -> T:
         table = self._table

@@ -6,7 +6,8 @@ statement cache, then again under the count, on a pool of one connection.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
 
 import attrs
 import pytest
@@ -20,6 +21,8 @@ from repo.catalog import (
     ProductDetails,
     add_product,
 )
+from tests.contract import test_aggregates as orders
+from tests.contract.own_schema import own_schema, truncate
 from tests.integration.test_round_trips import assert_trips, trips
 from tests.wire import Wiretap
 
@@ -113,3 +116,60 @@ async def test_an_add_inserts_the_children_in_one_statement(
         await trips(tap, add),
         ["BEGIN", 'INSERT INTO "product"', 'INSERT INTO "sku"', "SELECT _a0.", "COMMIT"],
     )
+
+
+@pytest.fixture(scope="module")
+def orders_dsn(migrated_dsn: str) -> Iterator[str]:
+    with own_schema(migrated_dsn, orders.TABLES) as dsn:
+        yield dsn
+
+
+async def test_children_with_a_composite_key_and_json_are_changed_in_bulk(
+    orders_dsn: str,
+) -> None:
+    """Lines keyed by (order, line no), holding jsonb: two deleted in one statement, three
+    changed through one staging table (jsonb cannot ride unnest), none row by row."""
+    async with (
+        Wiretap(orders_dsn) as tap,
+        Database.connect(tap.dsn, min_size=1, max_size=1) as db,
+    ):
+        await truncate(orders_dsn, orders.TABLES)
+        customer = await db.repository(orders.C).add(orders.Customer("ada"))
+        product = await db.repository(orders.P).add(
+            orders.Product("anvil", Decimal("9.99"), {"kg": 50})
+        )
+        details = db.repository(orders.OrderDetails)
+
+        async def update(i: int) -> orders.OrderDetail:
+            stored = await details.add(orders.order(100 + i, customer, [product], 6))
+            lines = [
+                attrs.evolve(d, line=attrs.evolve(d.line, meta=[f"changed {i}", {"n": i}]))
+                if d.line.line_no <= 3
+                else d
+                for d in stored.lines
+                if d.line.line_no not in (4, 5)
+            ]
+            tap.clear()
+            return await details.update(attrs.evolve(stored, lines=lines))
+
+        actual = await trips(tap, update)
+        assert_trips(
+            actual,
+            [
+                "BEGIN",
+                "SELECT _a0.",
+                # The order is versioned: any change to it bumps its version.
+                'UPDATE "agg_order"',
+                'DELETE FROM "agg_note"',
+                'DELETE FROM "agg_line" WHERE ("order_no", "line_no") IN',
+                'CREATE TEMP TABLE "_repo_stage_agg_line_u"',
+                'COPY "_repo_stage_agg_line_u"',
+                'UPDATE "agg_line"',
+                'DROP TABLE "_repo_stage_agg_line_u"',
+                "SELECT _a0.",
+                "COMMIT",
+            ],
+        )
+        got = await details.get(101)
+        assert [d.line.line_no for d in got.lines] == [1, 2, 3, 6]
+        assert [d.line.meta for d in got.lines] == [["changed 1", {"n": 1}]] * 3 + [{"i": 6}]
