@@ -60,8 +60,18 @@ def _decode_json(data: bytes) -> Any:
 
 
 def _decode_jsonb(data: bytes) -> Any:
-    # The binary format's version byte: 1 is the only one there is.
-    return _parse(data[1:].decode("utf-8"))
+    # The binary format's version byte (1 is the only one there is) decodes
+    # to one character, which the scan starts after: no copy of the bytes
+    # without it, and no call to _parse, on the path of every jsonb value.
+    text = data.decode("utf-8")
+    try:
+        value, end = _scan(text, 1)
+    except (StopIteration, ValueError):
+        # Not JSON: json.loads' error, its positions in the value's own text.
+        return loads(text[1:])
+    if end != len(text):
+        return loads(text[1:])
+    return value
 
 
 async def json_codecs(conn: asyncpg.Connection) -> None:
