@@ -318,6 +318,13 @@ class Table(Generic[T]):
         """A checked key as statement arguments: one per key column."""
         return key if self.composite else (key,)
 
+    def keys_args(self, keys: Sequence[Any]) -> list[list[Any]]:
+        """Checked keys as the arguments of ``key = ANY($1)`` (one array), or for a
+        composite key of ``(a, b) IN (SELECT * FROM unnest($1, $2))`` (one per part)."""
+        if self.composite:
+            return [list(part) for part in zip(*keys, strict=True)]
+        return [list(keys)]
+
     def describe_key(self, key: Any) -> str:
         """``brand_id=3``, or ``(order_no, line_no)=(7, 1)`` for a composite key."""
         if self.composite:

@@ -173,11 +173,7 @@ class PgAggregateReads(Generic[T]):
         if not keys:
             return []
         table = self._agg.root
-        if table.composite:
-            args: Sequence[Any] = [list(part) for part in zip(*keys, strict=True)]
-        else:
-            args = (list(keys),)
-        rows = await self._reader.fetch(self._st.get_many, args, table)
+        rows = await self._reader.fetch(self._st.get_many, table.keys_args(keys), table)
         row_key = table.row_key
         found = {row_key(row): row for row in rows}
         missing = [k for k in keys if k not in found]

@@ -288,7 +288,9 @@ class Coalescer:
             _answer(waiter, [row])
             return
         unique = list(dict.fromkeys(keys))
-        rows = await batch.run("fetch", batch.st.get_many, self._arrays(batch, unique), batch.table)
+        rows = await batch.run(
+            "fetch", batch.st.get_many, batch.table.keys_args(unique), batch.table
+        )
         found = self._found(batch, rows)
         await self._settle(batch, waiter, found, unmatched=_unmatched(unique, found, rows))
 
@@ -306,7 +308,7 @@ class Coalescer:
             return
         try:
             rows = await batch.run(
-                "fetch", batch.st.get_many, self._arrays(batch, unique), batch.table
+                "fetch", batch.st.get_many, batch.table.keys_args(unique), batch.table
             )
         except _PER_KEY:
             # Perhaps one key's fault (a value the server refused): each
@@ -367,12 +369,6 @@ class Coalescer:
     def _found(batch: _Batch, rows: list[Any]) -> dict[Any, Any]:
         row_key = batch.table.row_key
         return {row_key(row): row for row in rows}
-
-    @staticmethod
-    def _arrays(batch: _Batch, keys: list[Any]) -> Sequence[Any]:
-        if batch.table.composite:
-            return [list(part) for part in zip(*keys, strict=True)]
-        return (keys,)
 
 
 def _unmatched(unique: list[Any], found: dict[Any, Any], rows: list[Any]) -> bool:

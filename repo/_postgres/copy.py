@@ -25,8 +25,9 @@ from repo.errors import DataError, InvalidQuery, RepoError
 
 from .connection import DRIVER_ERRORS, Conn, gone
 from .errors import translate
+from .run import call
 
-__all__ = ["blame", "copy", "rowcount"]
+__all__ = ["blame", "copy", "rowcount", "through_staging"]
 
 
 def rowcount(status: str) -> int:
@@ -141,3 +142,27 @@ def blame(
         if screens(entities):
             recheck(table, cast("Sequence[Any]", entities), positions, required)
         raise
+
+
+async def through_staging(
+    conn: Conn,
+    table: Table[Any],
+    name: str,
+    *,
+    create: str,
+    columns: Sequence[str],
+    rows: Any,
+    sql: str,
+    obs: Observer | None,
+    checked: Any = None,
+) -> tuple[int, list[asyncpg.Record]]:
+    """Make the temporary table `name` (`create`), COPY `rows` (records of `columns`)
+    into it, run `sql`, which reads it, and drop it: the rows copied, and `sql`'s rows.
+
+    In a transaction: `create` makes it ON COMMIT DROP, should anything fail before the DROP.
+    """
+    await call(conn, "execute", create, (), obs, table=table)
+    given = await copy(conn, table, name, columns, rows, schema=None, obs=obs, checked=checked)
+    result: list[asyncpg.Record] = await call(conn, "fetch", sql, (), obs, table=table)
+    await call(conn, "execute", f"DROP TABLE {quote(name)}", (), obs, table=table)
+    return given, result

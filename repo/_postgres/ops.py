@@ -25,9 +25,8 @@ from repo.errors import DatabaseError, InvalidQuery
 
 from .coalesce import Coalescer, Route
 from .connection import Conn
-from .copy import blame, copy, rowcount
+from .copy import blame, copy, rowcount, through_staging
 from .cursor import Reading, open_cursor, stream_rows
-from .run import call
 from .sql import arguments, statements
 from .update_many import update_many_rows
 
@@ -148,11 +147,7 @@ class PgTableOps(Generic[T]):
             if missing:
                 raise table.not_found(missing)
             return [table.from_record(row) for row in got]
-        if table.composite:
-            args: Sequence[Any] = [list(part) for part in zip(*keys, strict=True)]
-        else:
-            args = (list(keys),)
-        rows = await self._reader.fetch(self._st.get_many, args)
+        rows = await self._reader.fetch(self._st.get_many, table.keys_args(keys))
         row_key = table.row_key
         found = {row_key(row): row for row in rows}
         missing = [k for k in keys if k not in found]
@@ -194,7 +189,7 @@ class PgTableOps(Generic[T]):
         table = self._table
         if not keys:
             return 0
-        args = [list(p) for p in zip(*keys, strict=True)] if table.composite else (list(keys),)
+        args = table.keys_args(keys)
         return rowcount(await self._runner.execute(self._st.delete_many, args, table))
 
     async def delete(self, key: Any) -> None:
@@ -310,22 +305,20 @@ class PgTableOps(Generic[T]):
             )
             return table.from_records(stored)
         staging = self._st.staging_name
+        insert = self._st.bulk_insert(positions, quote(staging))
         with blame(table, entities, positions, ()):
             async with self._runner.atomic() as conn:
-                await call(conn, "execute", self._st.staging(positions), (), obs, table=table)
-                await copy(
+                _, stored = await through_staging(
                     conn,
                     table,
                     staging,
-                    ["_repo_ord", *columns],
-                    numbered(rows),
-                    schema=None,
+                    create=self._st.staging(positions),
+                    columns=["_repo_ord", *columns],
+                    rows=numbered(rows),
+                    sql=insert,
                     obs=obs,
                     checked=rows,
                 )
-                insert = self._st.bulk_insert(positions, quote(staging))
-                stored = await call(conn, "fetch", insert, (), obs, table=table)
-                await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs, table=table)
         return table.from_records(stored)
 
     async def upsert_many(
@@ -352,19 +345,17 @@ class PgTableOps(Generic[T]):
             sql = self._st.upsert_counted(positions, on, chosen, quote(staging))
         with blame(table, entities, positions, required):
             async with self._runner.atomic() as conn:
-                await call(conn, "execute", self._st.staging(positions), (), obs, table=table)
-                given = await copy(
+                given, stored = await through_staging(
                     conn,
                     table,
                     staging,
-                    ["_repo_ord", *columns],
-                    numbered(rows),
-                    schema=None,
+                    create=self._st.staging(positions),
+                    columns=["_repo_ord", *columns],
+                    rows=numbered(rows),
+                    sql=sql,
                     obs=obs,
                     checked=rows,
                 )
-                stored = await call(conn, "fetch", sql, (), obs, table=table)
-                await call(conn, "execute", f"DROP TABLE {quote(staging)}", (), obs, table=table)
         if returning:
             return table.from_records(stored)
         # Rows left unchanged are not written: the rest of those given.

@@ -18,8 +18,7 @@ import asyncpg
 from repo._columns import quote
 from repo._mapping import Table
 
-from .copy import copy
-from .run import call
+from .copy import through_staging
 from .sql import Statements
 
 __all__ = ["update_many_rows", "update_many_sql"]
@@ -88,11 +87,16 @@ async def update_many_rows(
     sql = st._cached(
         ("update_many", source), lambda: update_many_sql(table, st.update_fields, source)
     )
-    obs = runner.obs
+    columns = [f"_v{i}" for i in everything]
     async with runner.atomic() as conn:
-        await call(conn, "execute", _staging_sql(table, name), (), obs, table=table)
-        columns = [f"_v{i}" for i in everything]
-        await copy(conn, table, name, columns, values, schema=None, obs=obs)
-        rows = await call(conn, "fetch", sql, (), obs, table=table)
-        await call(conn, "execute", f"DROP TABLE {source}", (), obs, table=table)
+        _, rows = await through_staging(
+            conn,
+            table,
+            name,
+            create=_staging_sql(table, name),
+            columns=columns,
+            rows=values,
+            sql=sql,
+            obs=runner.obs,
+        )
     return rows

@@ -18,6 +18,9 @@ class FakeTable:
     composite = False
     row_key = operator.itemgetter(0)
 
+    def keys_args(self, keys: Sequence[Any]) -> list[list[Any]]:
+        return [list(keys)]
+
 
 class FakeStatements:
     get = "GET ONE"
