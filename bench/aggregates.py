@@ -1,6 +1,7 @@
 """Loading whole aggregates: a product with its brand and its skus, four ways, side by side.
 
-    python -m bench.aggregates [--products N] [--skus K] [--rounds R] [--database NAME]
+    python -m bench.aggregates [--products N] [--skus K] [--rounds R] [--repeat M]
+                               [--database NAME]
 
 The catalog's own tables (brand, product, sku, ...) are made and filled in
 ``repo_bench_aggregates`` on $DATABASE_URL's server (else the embedded one):
@@ -8,8 +9,11 @@ The catalog's own tables (brand, product, sku, ...) are made and filled in
 every product with its brand and its skus, three ways:
 
 - ``get``: one product at a time by key, `--products` calls in a row;
-- ``get_many``: all of them by key in one call;
-- ``page``: pages of 100 by keyset on the product key.
+- ``get_many``: all of them by key in one call, `--repeat` times;
+- ``page``: pages of 100 by keyset on the product key, all of them, `--repeat` times.
+
+(A load by `get_many` is a single call of some 20 ms: repeated, the figure of
+a round rests on more than one call, and medians move less between runs.)
 
 The systems:
 
@@ -232,8 +236,10 @@ class Orm:
 # -- the runs -------------------------------------------------------------------
 
 
-def _work(system: str, way: str, impl: Any, products: int) -> Callable[[], Awaitable[int]]:
-    """One load of every product, `way`; returns how many skus came (a check of the load)."""
+def _work(
+    system: str, way: str, impl: Any, products: int, repeat: int
+) -> Callable[[], Awaitable[int]]:
+    """The loads of a round, `way`; returns how many skus came (a check of the loads)."""
     keys = list(range(1, products + 1))
 
     def skus(item: Any) -> int:
@@ -243,9 +249,18 @@ def _work(system: str, way: str, impl: Any, products: int) -> Callable[[], Await
         return sum([skus(await impl.get(k)) for k in keys])
 
     async def get_many() -> int:
-        return sum(skus(d) for d in await impl.get_many(keys))
+        total = 0
+        for _ in range(repeat):
+            total += sum(skus(d) for d in await impl.get_many(keys))
+        return total
 
     async def page() -> int:
+        total = 0
+        for _ in range(repeat):
+            total += await page_through()
+        return total
+
+    async def page_through() -> int:
         total = 0
         if system == "repo":
             after = None
@@ -266,7 +281,9 @@ def _work(system: str, way: str, impl: Any, products: int) -> Callable[[], Await
     return {"get": get, "get_many": get_many, "page": page}[way]
 
 
-async def measure(dsn: str, products: int, skus: int, rounds: int) -> dict[str, dict[str, Any]]:
+async def measure(
+    dsn: str, products: int, skus: int, rounds: int, repeat: int = 1
+) -> dict[str, dict[str, Any]]:
     """Wall and CPU µs per product loaded, per way and system, one figure per round."""
     db = await Database.connect(dsn, min_size=2, max_size=2)
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=2)
@@ -286,16 +303,18 @@ async def measure(dsn: str, products: int, skus: int, rounds: int) -> dict[str, 
             order = SYSTEMS[r % len(SYSTEMS) :] + SYSTEMS[: r % len(SYSTEMS)]
             for way in WAYS:
                 for system in order:
-                    work = _work(system, way, impls[system], products)
+                    work = _work(system, way, impls[system], products, repeat)
                     wall, cpu = time.perf_counter(), time.process_time()
                     loaded = await work()
                     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-                    if loaded != products * skus:
+                    times_over = 1 if way == "get" else repeat
+                    if loaded != products * skus * times_over:
                         msg = f"{system} {way} loaded {loaded} skus, not {products * skus}"
                         raise RuntimeError(msg)
                     if r:
-                        times[way][system]["wall"].append(wall / products * 1e6)
-                        times[way][system]["cpu"].append(cpu / products * 1e6)
+                        per = products * times_over
+                        times[way][system]["wall"].append(wall / per * 1e6)
+                        times[way][system]["cpu"].append(cpu / per * 1e6)
     finally:
         await db.close()
         await pool.close()
@@ -326,18 +345,22 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--products", type=int, default=1_000, help="products to load")
     parser.add_argument("--skus", type=int, default=10, help="skus per product")
     parser.add_argument("--rounds", type=int, default=7, help="rounds; medians reported")
+    parser.add_argument(
+        "--repeat", type=int, default=5, help="loads by get_many and by pages in a round"
+    )
     parser.add_argument("--database", default="repo_bench_aggregates")
     parser.add_argument("--json", help="also write the samples to this file")
     options = parser.parse_args(argv)
 
     async def run() -> dict[str, dict[str, Any]]:
         dsn = await prepare(resolve_dsn(), options.database, options.products, options.skus)
-        return await measure(dsn, options.products, options.skus, options.rounds)
+        return await measure(dsn, options.products, options.skus, options.rounds, options.repeat)
 
     times = asyncio.run(run())
     print(
         f"{options.products} products with their brand and {options.skus} skus each, "
-        f"{options.rounds} rounds, medians per product loaded:"
+        f"{options.rounds} rounds (get_many and pages {options.repeat} times each), "
+        "medians per product loaded:"
     )
     print("\n".join(table(times)))
     if options.json:

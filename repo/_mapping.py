@@ -207,6 +207,8 @@ class Table(Generic[T]):
             tuple(self.field(f) for f in self.key_fields), self.name
         )
         init_fields = fields_of(self.entity)
+        # The class itself when its columns' values, in order, are its __init__'s arguments.
+        self.positional_entity: Callable[..., T] | None = None
         positional = all(f.init and not f.kw_only for f in init_fields)
         entity: Any = self.entity
         # StrEnum members are str, so they travel to the server as they are;
@@ -229,6 +231,7 @@ class Table(Generic[T]):
             # Selecting the columns in field order lets a record go straight
             # into __init__, the cheapest way to build an attrs instance.
             self.from_record = lambda r: entity(*r)
+            self.positional_entity = entity
         else:
             names = tuple(c.init_name for c in self.columns)
             self.from_record = lambda r: entity(**dict(zip(names, r, strict=True)))

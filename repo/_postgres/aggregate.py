@@ -1,11 +1,13 @@
-"""Aggregates read in one statement each: children as arrays of anonymous rows.
+"""Aggregates read in one statement each: `get` and `stream` as one row per root.
 
-The root's own statement (`Statements.select`, `page`, `get`, ...) becomes
-a subquery; each parent is a LEFT JOIN (its columns inline), each kind of
-child an ``ARRAY(SELECT ROW(...) FROM child WHERE child.fk = parent.key
-ORDER BY ...)``, nested to any depth. asyncpg decodes those arrays of
-records in the binary format with the connection's codecs (jsonb included),
-so nothing travels as JSON text.
+The root's own statement (`Statements.get`, `select`) becomes a subquery;
+each parent is a LEFT JOIN (its columns inline), each kind of child an
+``ARRAY(SELECT ROW(...) FROM child WHERE child.fk = parent.key ORDER BY
+...)``, nested to any depth. asyncpg decodes those arrays of records in the
+binary format with the connection's codecs (jsonb included), so nothing
+travels as JSON text; a stream's memory is bounded by its batches of roots.
+Reads of many roots at once (`get_many`, `find`, `page`) are flat rows
+instead, cheaper to decode (`aggregate_flat.py`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from repo._columns import quote
 from repo._query import Condition, Order
 from repo._stream import Stream
 
+from .aggregate_flat import FlatStatements
 from .cursor import stream_rows
 from .ops import Runner
 from .sql import statements
@@ -123,7 +126,10 @@ class AggregateStatements:
         self._items = ", ".join(items)
         self._wrapped: dict[str, str] = {}
         self.get = self.wrap(self.root.get, ())
-        self.get_many = self.wrap(self.root.get_many, ())
+        self.flat = FlatStatements(agg)
+        self.get_many = self.flat.wrap(self.root.get_many, (), numbered=False)
+        key_of, field = agg.root.key_of, agg.root_field
+        self.key_of: Decode = lambda aggregate: key_of(getattr(aggregate, field))
 
     def wrap(self, inner: str, orders: Sequence[Order]) -> str:
         """`inner` (a SELECT of the root's columns) with the parents and children added."""
@@ -173,14 +179,14 @@ class PgAggregateReads(Generic[T]):
         if not keys:
             return []
         table = self._agg.root
-        rows = await self._reader.fetch(self._st.get_many, table.keys_args(keys), table)
-        row_key = table.row_key
-        found = {row_key(row): row for row in rows}
+        st = self._st
+        rows = await self._reader.fetch(st.get_many, table.keys_args(keys), table)
+        key_of = st.key_of
+        found = {key_of(a): a for a in st.flat.assemble(rows)}
         missing = [k for k in keys if k not in found]
         if missing:
             raise table.not_found(missing)
-        decode = self._st.decode
-        return [decode(found[k]) for k in keys]
+        return [found[k] for k in keys]
 
     async def find(
         self,
@@ -191,9 +197,8 @@ class PgAggregateReads(Generic[T]):
     ) -> list[T]:
         st = self._st
         inner, args = st.root.select(conditions, orders, limit, offset)
-        rows = await self._reader.fetch(st.wrap(inner, orders), args, self._agg.root)
-        decode = st.decode
-        return [decode(r) for r in rows]
+        rows = await self._reader.fetch(st.flat.wrap(inner, orders), args, self._agg.root)
+        return st.flat.assemble(rows)
 
     async def page(
         self,
@@ -207,9 +212,9 @@ class PgAggregateReads(Generic[T]):
         if after is not None:
             args.extend(after)
         args.append(limit + 1)
-        rows = await self._reader.fetch(st.wrap(inner, orders), args, self._agg.root)
-        decode = st.decode
-        return [decode(r) for r in rows[:limit]], len(rows) > limit
+        rows = await self._reader.fetch(st.flat.wrap(inner, orders), args, self._agg.root)
+        found = st.flat.assemble(rows)
+        return found[:limit], len(found) > limit
 
     def stream(
         self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int

@@ -111,7 +111,7 @@ def test_aggregates_bench_loads_every_product_on_every_system(server_dsn: str) -
 
     async def run() -> Any:
         dsn = await prepare(server_dsn, database, products=12, skus=3)
-        return await measure(dsn, products=12, skus=3, rounds=1)
+        return await measure(dsn, products=12, skus=3, rounds=1, repeat=2)
 
     try:
         times = asyncio.run(run())
