@@ -128,8 +128,6 @@ class AggregateStatements:
         self.get = self.wrap(self.root.get, ())
         self.flat = FlatStatements(agg)
         self.get_many = self.flat.wrap(self.root.get_many, (), numbered=False)
-        key_of, field = agg.root.key_of, agg.root_field
-        self.key_of: Decode = lambda aggregate: key_of(getattr(aggregate, field))
 
     def wrap(self, inner: str, orders: Sequence[Order]) -> str:
         """`inner` (a SELECT of the root's columns) with the parents and children added."""
@@ -181,8 +179,8 @@ class PgAggregateReads(Generic[T]):
         table = self._agg.root
         st = self._st
         rows = await self._reader.fetch(st.get_many, table.keys_args(keys), table)
-        key_of = st.key_of
-        found = {key_of(a): a for a in st.flat.assemble(rows)}
+        aggregates, found_keys = st.flat.assemble(rows)
+        found = dict(zip(found_keys, aggregates, strict=True))
         missing = [k for k in keys if k not in found]
         if missing:
             raise table.not_found(missing)
@@ -198,7 +196,7 @@ class PgAggregateReads(Generic[T]):
         st = self._st
         inner, args = st.root.select(conditions, orders, limit, offset)
         rows = await self._reader.fetch(st.flat.wrap(inner, orders), args, self._agg.root)
-        return st.flat.assemble(rows)
+        return st.flat.assemble(rows)[0]
 
     async def page(
         self,
@@ -213,7 +211,7 @@ class PgAggregateReads(Generic[T]):
             args.extend(after)
         args.append(limit + 1)
         rows = await self._reader.fetch(st.flat.wrap(inner, orders), args, self._agg.root)
-        found = st.flat.assemble(rows)
+        found = st.flat.assemble(rows)[0]
         return found[:limit], len(found) > limit
 
     def stream(

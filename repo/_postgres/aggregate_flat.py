@@ -48,6 +48,7 @@ __all__ = ["FlatStatements"]
 
 Decode = Callable[[Any], Any]
 _TAG = operator.itemgetter(0)
+_KEYS = 0  # in `index`, the roots' keys (the other entries are kinds' ids, never 0)
 
 
 def _positions(table: Table[Any], start: int, fields: Sequence[str]) -> Decode:
@@ -241,11 +242,14 @@ class FlatStatements:
         mine = [id(c) for c in kind.children]
         item = _item_maker(kind, make)
         if kind.up is None:
+            root_key = _positions(table, start, table.key_fields)
 
             def take_root(rows: Any, roots: list[Any], index: dict[int, Any]) -> None:
                 for name in mine:
                     index[name] = {}
+                rows = list(rows)
                 roots += [item(row, index) for row in rows]
+                index[_KEYS] = list(map(root_key, rows))
 
             return take_root
         parent_key = _positions(table, start, kind.up.many.link.fields)
@@ -291,15 +295,15 @@ class FlatStatements:
 
         return made
 
-    def assemble(self, rows: Sequence[Any]) -> list[Any]:
-        """The aggregates of `rows`, in the roots' order."""
+    def assemble(self, rows: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+        """The aggregates of `rows`, in the roots' order, and their roots' keys."""
         roots: list[Any] = []
-        index: dict[int, Any] = {}
+        index: dict[int, Any] = {_KEYS: []}
         take = self._take
         for tag, group in groupby(rows, _TAG):
             take[tag](group, roots, index)
         make = self._make
-        return [make(p) for p in roots]
+        return [make(p) for p in roots], index[_KEYS]
 
 
 Take = Callable[[Any, list[Any], dict[int, Any]], None]

@@ -323,9 +323,45 @@ async def test_a_failed_write_leaves_nothing(shop: Any) -> None:
 
 async def test_an_aggregate_without_children_is_its_root(shop: Any) -> None:
     """An aggregate of only a root reads and writes like a repository."""
-    db, (ada, _), _ = shop
+    db, (ada, bob), _ = shop
     customers = db.repository(Customers)
     assert (await customers.get(ada.customer_id)).customer == ada
+    both = await customers.get_many([bob.customer_id, ada.customer_id])
+    assert [c.customer for c in both] == [bob, ada]
+    assert [c.customer for c in await customers.find(order_by="-name")] == [bob, ada]
+    assert [c.customer for c in (await customers.page(limit=1)).items] == [ada]
+
+
+class LineDetails(AggregateRepository[LineDetail]):
+    aggregate = LINE_DETAIL
+
+
+async def test_many_aggregates_by_composite_keys(shop: Any) -> None:
+    """get_many of aggregates keyed (order_no, line_no): in the order given, NotFound listing
+    the absent pairs; find and pages on the composite root agree with get."""
+    db, (ada, _), products = shop
+    await db.repository(OrderDetails).add(order(1, ada, products, 3))
+    await db.repository(OrderDetails).add(order(2, ada, products, 2))
+    lines = db.repository(LineDetails)
+    keys = [(2, 1), (1, 3), (1, 1), (2, 2)]
+    found = await lines.get_many(keys)
+    assert [(d.line.order_no, d.line.line_no) for d in found] == keys
+    assert found == [await lines.get(k) for k in keys]
+    assert [n.text for n in found[1].notes] == []
+    assert [n.text for n in found[2].notes] == ["note 0"]
+    with pytest.raises(NotFound) as missing:
+        await lines.get_many([(1, 1), (3, 1), (1, 9)])
+    assert missing.value.key == [(3, 1), (1, 9)]
+    by_order = await lines.find(order_no=1, order_by="-line_no")
+    assert [d.line.line_no for d in by_order] == [3, 2, 1]
+    page = await lines.page(limit=4)
+    assert [(d.line.order_no, d.line.line_no) for d in page.items] == [
+        (1, 1),
+        (1, 2),
+        (1, 3),
+        (2, 1),
+    ]
+    assert page.items == [await lines.get(k) for k in [(1, 1), (1, 2), (1, 3), (2, 1)]]
 
 
 async def test_a_repository_reaches_an_aggregate_repository_of_its_unit(shop: Any) -> None:
