@@ -167,7 +167,10 @@ def pool_is_idle(db: Database) -> bool:
 EMBEDDED_MODULES = frozenset({"test_embedded.py", "test_other_path.py", "test_demo.py"})
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    # Before pytest-xdist's own hook (--dist loadgroup), which reads the groups
+    # into the node ids (test_demo.py checks that it did).
     for item in items:
         if item.path.name in EMBEDDED_MODULES:
             item.add_marker(pytest.mark.xdist_group("embedded"))

@@ -62,6 +62,15 @@ def check(figures: dict[str, Any]) -> None:
     assert "/repo_demo" in figures["database"]
 
 
+def test_the_demo_tests_run_one_after_another(request: pytest.FixtureRequest) -> None:
+    """Under pytest-xdist's --dist loadgroup (tasks.py), this module's tests are one group on
+    one worker (they share the demo's database): xdist marks the group in the node id.
+    With pytest 9 it did not (the groups were ignored, and two demos collided)."""
+    if not getattr(request.config.option, "loadgroup", False):
+        pytest.skip("not under pytest-xdist --dist loadgroup")
+    assert request.node.nodeid.endswith("@embedded")
+
+
 def test_demo_on_this_path() -> None:
     """`repo demo --json` on this run's database reports the core's outcomes."""
     check(run_demo(dict(os.environ)))
