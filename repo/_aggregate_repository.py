@@ -24,8 +24,10 @@ class AggregateRepository(Generic[T]):
     Subclass it and set ``aggregate = Aggregate(...)``; declare it on a unit
     of work like any repository (``details: ProductDetails``) or get one from
     ``db.repository(ProductDetails)``. On PostgreSQL each read is one
-    statement (children come as arrays of rows, decoded in binary); each
-    write is one transaction: the unit's, or its own at pool level.
+    statement, decoded in binary: one row per root with its children as
+    arrays of rows (`get`, `stream`), or flat rows, the roots' then each kind
+    of child's (`get_many`, `find`, `page`). Each write is one transaction:
+    the unit's, or its own at pool level.
     Filters and `order_by` name fields of the root.
     """
 
