@@ -70,7 +70,7 @@ def _level(agg: Aggregate[Any], alias: str, names: _Aliases) -> tuple[list[str],
         else:
             inner = [f"{a}.{quote(c.column)}" for c in table.columns]
             inner_joins = ""
-            getters[many.name] = _flat_getter(table.from_records, len(items))
+            getters[many.name] = _plain_getter(table.from_records, len(items))
         where = " AND ".join(
             f"{a}.{quote(table.column_of(f))} = {alias}.{quote(root.column_of(t))}"
             for f, t in zip(many.link.fields, many.link.targets, strict=True)
@@ -112,7 +112,7 @@ def _nested_getter(decode: Decode, at: int) -> Decode:
     return lambda row: [decode(r) for r in row[at]]
 
 
-def _flat_getter(make_many: Callable[[Any], list[Any]], at: int) -> Decode:
+def _plain_getter(make_many: Callable[[Any], list[Any]], at: int) -> Decode:
     return lambda row: make_many(row[at])
 
 

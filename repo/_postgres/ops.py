@@ -304,21 +304,10 @@ class PgTableOps(Generic[T]):
                 self._st.unnest_insert(positions), arrays, self._table
             )
             return table.from_records(stored)
-        staging = self._st.staging_name
-        insert = self._st.bulk_insert(positions, quote(staging))
+        insert = self._st.bulk_insert(positions, quote(self._st.staging_name))
         with blame(table, entities, positions, ()):
             async with self._runner.atomic() as conn:
-                _, stored = await through_staging(
-                    conn,
-                    table,
-                    staging,
-                    create=self._st.staging(positions),
-                    columns=["_repo_ord", *columns],
-                    rows=numbered(rows),
-                    sql=insert,
-                    obs=obs,
-                    checked=rows,
-                )
+                _, stored = await self._staged(conn, positions, rows, insert)
         return table.from_records(stored)
 
     async def upsert_many(
@@ -330,13 +319,11 @@ class PgTableOps(Generic[T]):
     ) -> UpsertResult | list[T]:
         table = self._table
         positions, chosen, required = upsert_many_plan(table, on, update)
-        columns = [table.columns[i].column for i in positions]
         # Screened like add_many's: the staging table's columns are the
         # table's, so the server refuses what the screen lets through, and
         # `blame` finds the entity at fault. A jsonb value is then encoded
         # once, not checked by one encoding and sent by another.
         rows = records(table, entities, positions, required, screen=True)
-        obs = self._runner.obs
         staging = self._st.staging_name
         if returning:
             sql = self._st.upsert_all(positions, on, chosen, quote(staging))
@@ -345,23 +332,32 @@ class PgTableOps(Generic[T]):
             sql = self._st.upsert_counted(positions, on, chosen, quote(staging))
         with blame(table, entities, positions, required):
             async with self._runner.atomic() as conn:
-                given, stored = await through_staging(
-                    conn,
-                    table,
-                    staging,
-                    create=self._st.staging(positions),
-                    columns=["_repo_ord", *columns],
-                    rows=numbered(rows),
-                    sql=sql,
-                    obs=obs,
-                    checked=rows,
-                )
+                given, stored = await self._staged(conn, positions, rows, sql)
         if returning:
             return table.from_records(stored)
         # Rows left unchanged are not written: the rest of those given.
         inserted, written = stored[0]
         return UpsertResult(
             inserted=inserted, updated=written - inserted, unchanged=given - written
+        )
+
+    async def _staged(
+        self, conn: Conn, positions: tuple[int, ...], rows: Any, sql: str
+    ) -> tuple[int, list[asyncpg.Record]]:
+        """`rows` (the fields at `positions`) COPYed into the staging table, numbered, then
+        `sql` run from it (add_many's and upsert_many's): how many came, and what it returned."""
+        table = self._table
+        columns = [table.columns[i].column for i in positions]
+        return await through_staging(
+            conn,
+            table,
+            self._st.staging_name,
+            create=self._st.staging(positions),
+            columns=["_repo_ord", *columns],
+            rows=numbered(rows),
+            sql=sql,
+            obs=self._runner.obs,
+            checked=rows,
         )
 
     # -- streams ----------------------------------------------------------

@@ -15,6 +15,7 @@ from repo._columns import quote
 from repo._mapping import Table
 from repo._query import Condition, Operator, Order, RowLock
 
+from .sql_update import assignments
 from .sql_upsert import by_values_sql, column_list, upsert_all_sql, upsert_one_sql, upsert_sql
 
 __all__ = ["Statements", "arguments", "statements"]
@@ -69,17 +70,8 @@ class Statements(Generic[T]):
         keys = table.key_fields
         self.update_fields = tuple(f for f in table.field_names if f not in keys)
         self.update_positions = tuple(table.field_names.index(f) for f in self.update_fields)
-        sets = []
-        for i, f in enumerate(self.update_fields, start=len(keys) + 1):
-            column = quote(table.column_of(f))
-            if f == table.version:
-                sets.append(f"{column} = {column} + 1")
-            elif table.field(f).generated:
-                # None in a generated field (a created_at the entity never
-                # read back) keeps what the database holds, as add() would.
-                sets.append(f"{column} = COALESCE(${i}, {column})")
-            else:
-                sets.append(f"{column} = ${i}")
+        param = {f: f"${i}" for i, f in enumerate(self.update_fields, start=len(keys) + 1)}
+        sets = assignments(table, self.update_fields, param.__getitem__)
         where = self.key_match()
         if table.version is not None:
             version_at = len(keys) + 1 + self.update_fields.index(table.version)

@@ -20,6 +20,7 @@ from repo._mapping import Table
 
 from .copy import through_staging
 from .sql import Statements
+from .sql_update import assignments
 
 __all__ = ["update_many_rows", "update_many_sql"]
 
@@ -29,15 +30,7 @@ def update_many_sql(table: Table[Any], fields: Sequence[str], source: str | None
     matched, a generated None kept), from `source` (a table of columns ``_v0``, ``_v1``,
     ..., one per field in field order) or else from arrays ($1, $2, ...: the same)."""
     given = {c.field: f"_v._v{i}" for i, c in enumerate(table.columns)}
-    sets = []
-    for f in fields:
-        column = quote(table.column_of(f))
-        if f == table.version:
-            sets.append(f"{column} = _t.{column} + 1")
-        elif table.field(f).generated:
-            sets.append(f"{column} = COALESCE({given[f]}, _t.{column})")
-        else:
-            sets.append(f"{column} = {given[f]}")
+    sets = assignments(table, fields, given.__getitem__, row="_t.")
     if not sets:
         first = quote(table.key_columns[0])
         sets.append(f"{first} = _t.{first}")
