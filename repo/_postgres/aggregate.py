@@ -12,6 +12,7 @@ instead, cheaper to decode (`aggregate_flat.py`).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -28,6 +29,8 @@ from .sql import statements
 __all__ = ["PgAggregateReads", "aggregate_statements"]
 
 T = TypeVar("T")
+
+log = logging.getLogger("repo")
 
 Decode = Callable[[Any], Any]
 
@@ -127,7 +130,17 @@ class AggregateStatements:
         self._wrapped: dict[str, str] = {}
         self.get = self.wrap(self.root.get, ())
         self.flat = FlatStatements(agg)
-        self.get_many = self.flat.wrap(self.root.get_many, (), numbered=False)
+
+    def unshare(self) -> None:
+        """Read without slots shared between kinds from now on: a table has drifted."""
+        if self.flat.layout.share:
+            log.warning(
+                "aggregate %s: a column's type in the database is not the one its mapping"
+                " declares; its reads of many roots no longer share columns between kinds"
+                " (slower, same results): check the mapping against the tables",
+                self.agg.entity.__qualname__,
+            )
+            self.flat = FlatStatements(self.agg, share=False)
 
     def wrap(self, inner: str, orders: Sequence[Order]) -> str:
         """`inner` (a SELECT of the root's columns) with the parents and children added."""
@@ -177,9 +190,9 @@ class PgAggregateReads(Generic[T]):
         if not keys:
             return []
         table = self._agg.root
-        st = self._st
-        rows = await self._reader.fetch(st.get_many, table.keys_args(keys), table)
-        aggregates, found_keys = st.flat.assemble(rows)
+        aggregates, found_keys = await self._flat(
+            self._st.root.get_many, (), table.keys_args(keys), numbered=False
+        )
         found = dict(zip(found_keys, aggregates, strict=True))
         missing = [k for k in keys if k not in found]
         if missing:
@@ -193,10 +206,8 @@ class PgAggregateReads(Generic[T]):
         limit: int | None,
         offset: int | None,
     ) -> list[T]:
-        st = self._st
-        inner, args = st.root.select(conditions, orders, limit, offset)
-        rows = await self._reader.fetch(st.flat.wrap(inner, orders), args, self._agg.root)
-        return st.flat.assemble(rows)[0]
+        inner, args = self._st.root.select(conditions, orders, limit, offset)
+        return (await self._flat(inner, orders, args))[0]
 
     async def page(
         self,
@@ -205,14 +216,26 @@ class PgAggregateReads(Generic[T]):
         after: tuple[Any, ...] | None,
         limit: int,
     ) -> tuple[list[T], bool]:
-        st = self._st
-        inner, args = st.root.page(conditions, orders, after is not None)
+        inner, args = self._st.root.page(conditions, orders, after is not None)
         if after is not None:
             args.extend(after)
         args.append(limit + 1)
-        rows = await self._reader.fetch(st.flat.wrap(inner, orders), args, self._agg.root)
-        found = st.flat.assemble(rows)[0]
+        found = (await self._flat(inner, orders, args))[0]
         return found[:limit], len(found) > limit
+
+    async def _flat(
+        self, inner: str, orders: Sequence[Order], args: Sequence[Any], *, numbered: bool = True
+    ) -> tuple[list[T], list[Any]]:
+        """The aggregates of the roots `inner` selects, read as flat rows, and their keys."""
+        st = self._st
+        root = self._agg.root
+        rows = await self._reader.fetch(st.flat.wrap(inner, orders, numbered=numbered), args, root)
+        if st.flat.drifted(rows):
+            st.unshare()
+            rows = await self._reader.fetch(
+                st.flat.wrap(inner, orders, numbered=numbered), args, root
+            )
+        return st.flat.assemble(rows)
 
     def stream(
         self, conditions: Sequence[Condition], orders: Sequence[Order], prefetch: int

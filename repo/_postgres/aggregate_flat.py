@@ -11,18 +11,20 @@ run one statement of this form (an order, its lines, each line's notes):
          _repo_c1 AS MATERIALIZED (                  -- a kind with children of its own
            SELECT <line's columns> FROM line AS _s
            WHERE _s.order_no = ANY(ARRAY(SELECT order_no FROM _repo_r)))
-    SELECT 0, <order's, its customer's columns>, <NULLs>, <NULLs>, _k0._repo_ord
-      FROM _repo_r AS _k0 LEFT JOIN customer AS _k0_0 ON ...
-    UNION ALL SELECT 1, <NULLs>, <line's, its product's columns>, <NULLs>, NULL
-      FROM _repo_c1 AS _k1 LEFT JOIN product AS _k1_0 ON ...
-    UNION ALL SELECT 2, <NULLs>, <NULLs>, <note's columns>, NULL
+    SELECT 0, <slots: order's, its customer's columns, NULLs>, _k0._repo_ord
+      FROM _repo_r AS _k0 LEFT JOIN customer AS _k0_0 ON ... WHERE <guard>
+    UNION ALL SELECT 1, <slots: line's, its product's columns, NULLs>, NULL
+      FROM _repo_c1 AS _k1 LEFT JOIN product AS _k1_0 ON ... WHERE <guard>
+    UNION ALL SELECT 2, <slots: note's columns, NULLs>, NULL
       FROM note AS _k2 WHERE (_k2.order_no, _k2.line_no) IN (SELECT order_no, line_no FROM _repo_c1)
+      AND <guard>
+    UNION ALL SELECT -1, NULL, ... WHERE NOT (<guard>)
     ORDER BY 1, <the ordinal's position>, <each kind's order, by position>
 
-Each kind of row has columns of its own, NULL in the other kinds' rows and
-typed from the table's row type (``(NULL::line).qty``), so that UNION ALL
-resolves every column to the column's own type (sharing columns between
-kinds would have the union coerce one type to another). The rows come
+Kinds share slots where the mapping declares their columns of one type,
+each slot's NULLs typed as its columns are, so that UNION ALL never
+coerces a type; the guard checks the declared types against the
+database's, once per statement (`aggregate_layout.py`). The rows come
 sorted by kind, each after its parents: the roots in their order, each kind
 of child in its declared order; they are grouped in Python by the values
 they reference. `get_many` orders its roots itself, and has no ordinal.
@@ -32,8 +34,8 @@ Streams keep one row per root (`aggregate.py`), which bounds their memory.
 from __future__ import annotations
 
 import operator
+from bisect import bisect_right
 from collections.abc import Sequence
-from itertools import groupby
 from typing import Any
 
 from repo._aggregate import Aggregate
@@ -42,6 +44,7 @@ from repo._query import Order
 
 from .aggregate_group import KEYS, maker, taker
 from .aggregate_kinds import kinds_of
+from .aggregate_layout import DRIFTED, Layout
 
 __all__ = ["FlatStatements"]
 
@@ -49,11 +52,15 @@ _TAG = operator.itemgetter(0)
 
 
 class FlatStatements:
-    """The flat statement of an aggregate around each root SELECT, and the grouping of its rows."""
+    """The flat statement of an aggregate around each root SELECT, and the grouping of its rows.
 
-    def __init__(self, agg: Aggregate[Any]) -> None:
+    Not `share`, every column has a slot of its own (see `aggregate_layout.py`).
+    """
+
+    def __init__(self, agg: Aggregate[Any], *, share: bool = True) -> None:
         self.agg = agg
         self.kinds = kinds_of(agg)
+        self.layout = Layout(self.kinds, share=share)
         self._wrapped: dict[tuple[str, tuple[Order, ...], bool], str] = {}
         self._tails = {n: self._build_tail(n) for n in (False, True)}
         self._take = [taker(k) for k in self.kinds]
@@ -62,18 +69,18 @@ class FlatStatements:
     def _build_tail(self, numbered: bool) -> tuple[str, str]:
         """The CTEs after the root's, and the UNION ALL of every kind with its ORDER BY.
 
-        A row is its kind's tag, the kinds' columns, and when `numbered` the
-        roots' ordinal last (so that no position moves without it).
+        A row is its kind's tag, the slots, and when `numbered` the roots'
+        ordinal last (so that no position moves without it).
         """
+        layout = self.layout
+        guard = layout.guard
         ctes = ""
         branches = []
         for kind in self.kinds:
-            items = [str(kind.tag)]
-            for other in self.kinds:
-                items += kind.items if other is kind else other.nulls
+            items = [str(kind.tag), *layout.items(kind)]
             if numbered:
                 items.append("NULL::bigint" if kind.up else f"{kind.alias}._repo_ord")
-            source, where = f"{kind.source} AS {kind.alias}", ""
+            source, where = f"{kind.source} AS {kind.alias}", []
             if kind.up is not None:
                 if kind.cte:
                     t = kind.table
@@ -83,12 +90,17 @@ class FlatStatements:
                     )
                 else:
                     source = f"{kind.table.qualified_name} AS {kind.alias}"
-                    where = f" WHERE {kind.filter(kind.up, kind.alias)}"
-            branches.append(f"SELECT {', '.join(items)} FROM {source}{kind.joins}{where}")
+                    where.append(kind.filter(kind.up, kind.alias))
+            if guard:
+                where.append(guard)
+            conditions = f" WHERE {' AND '.join(where)}" if where else ""
+            branches.append(f"SELECT {', '.join(items)} FROM {source}{kind.joins}{conditions}")
+        if guard:
+            nulls = ["NULL"] * (layout.width + numbered)
+            branches.append(f"SELECT {DRIFTED}, {', '.join(nulls)} WHERE NOT ({guard})")
         keys = ["1"]
         if numbered:
-            last = self.kinds[-1]
-            keys.append(str(last.start + last.width + 1))
+            keys.append(str(layout.width + 2))
         order = ", ".join(keys + [o for k in self.kinds for o in k.order()])
         return ctes, " UNION ALL ".join(branches) + f" ORDER BY {order}"
 
@@ -119,12 +131,21 @@ class FlatStatements:
             self._wrapped[shape] = found
         return found
 
+    @staticmethod
+    def drifted(rows: Sequence[Any]) -> bool:
+        """Whether `rows` are the one row of a failed guard: read again, unshared."""
+        return bool(rows) and rows[0][0] == DRIFTED
+
     def assemble(self, rows: Sequence[Any]) -> tuple[list[Any], list[Any]]:
         """The aggregates of `rows`, in the roots' order, and their roots' keys."""
         roots: list[Any] = []
         index: dict[int, Any] = {KEYS: []}
         take = self._take
-        for tag, group in groupby(rows, _TAG):
-            take[tag](group, roots, index)
+        start = 0
+        for tag in range(len(take)):
+            # Each kind's rows follow the kind before it's: find where they end.
+            end = bisect_right(rows, tag, lo=start, key=_TAG)
+            take[tag](rows[start:end], roots, index)
+            start = end
         make = self._make
         return [make(p) for p in roots], index[KEYS]

@@ -41,9 +41,13 @@ def entity_maker(table: Table[Any]) -> Callable[..., Any]:
     return lambda *values: from_record(values)
 
 
-def _at(table: Table[Any], start: int, fields: Sequence[str]) -> list[int]:
-    columns = [c.field for c in table.columns]
-    return [start + columns.index(f) for f in fields]
+def _values(positions: Sequence[int], space: dict[str, Any], name: str) -> str:
+    """The arguments of a call with a row's values at `positions`: a slice where consecutive."""
+    first = positions[0]
+    if list(positions) == list(range(first, first + len(positions))):
+        return f"*row[{first}:{first + len(positions)}]"
+    space[name] = operator.itemgetter(*positions)  # two or more: a tuple
+    return f"*{name}(row)"
 
 
 def _key(positions: list[int]) -> str:
@@ -66,7 +70,8 @@ def taker(kind: Kind) -> Take:
     space: dict[str, Any] = {"make": entity_maker(table), "RepoError": RepoError}
     head: list[str] = []
     body: list[str] = []
-    entity = f"make(*row[{kind.start}:{kind.end}])"
+    width = len(table.columns)
+    entity = f"make({_values(kind.at[:width], space, 'mine')})"
     for i, child in enumerate(kind.children):
         head.append(f"d{i} = index[{id(child)}] = {{}}")
     if kind.node is None:
@@ -75,24 +80,25 @@ def taker(kind: Kind) -> Take:
         node = kind.node
         parts = dict.fromkeys(node.field_names, "None")
         parts[node.root_field] = entity
-        for i, (slot, one) in enumerate(zip(kind.one_slots, node.ones, strict=True)):
-            parent, first, end = one.table, slot[0], slot[1]
+        for i, ((first, end), one) in enumerate(zip(kind.ones, node.ones, strict=True)):
+            parent, at = one.table, kind.at[first:end]
             space[f"one{i}"] = entity_maker(parent)
-            at = first + parent.key_positions[0]
-            parts[one.name] = f"(None if row[{at}] is None else one{i}(*row[{first}:{end}]))"
+            values = _values(at, space, f"theirs{i}")
+            key = at[parent.key_positions[0]]
+            parts[one.name] = f"(None if row[{key}] is None else one{i}({values}))"
         for i, child in enumerate(kind.children):
             assert child.up is not None  # a child has a parent
-            targets = _at(table, kind.start, child.up.many.link.targets)
+            targets = kind.positions(child.up.many.link.targets)
             body += [f"l{i} = []", f"d{i}[{_key(targets)}] = l{i}"]
             parts[child.up.many.name] = f"l{i}"
         item = "[" + ", ".join(parts[name] for name in node.field_names) + "]"
     if kind.up is None:
-        space["root_key"] = operator.itemgetter(*_at(table, kind.start, table.key_fields))
+        space["root_key"] = operator.itemgetter(*kind.positions(table.key_fields))
         head += ["rows = list(rows)", f"index[{KEYS}] = list(map(root_key, rows))"]
         body.append(f"roots.append({item})")
     else:
         head.append(f"parents = index[{id(kind)}]")
-        references = _at(table, kind.start, kind.up.many.link.fields)
+        references = kind.positions(kind.up.many.link.fields)
         body.append(f"parents[{_key(references)}].append({item})")
         space["label"] = f"{kind.up.kind.table.name} for {table.name}"
     loop = "\n".join(f"            {line}" for line in body)

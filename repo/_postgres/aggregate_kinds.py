@@ -2,22 +2,25 @@
 
 The root is kind 0; each `Many` of a level is a kind after its parent's
 (depth first, so that a parent's tag is always smaller than its children's).
-A row is its kind's tag, then every kind's columns in tag order (its own,
-then its parents'), NULL but for its own kind's. `aggregate_flat.py` writes
-the statement from these, `aggregate_group.py` the loops that read its rows.
+A kind's columns are its table's, then each of its parents' (`One`); a row
+is its kind's tag, then slots, each kind's columns at the slots
+`aggregate_layout.py` gives them (`Kind.at`), NULL in the others.
+`aggregate_flat.py` writes the statement from these, `aggregate_group.py`
+the loops that read its rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from repo._aggregate import Aggregate, Many
-from repo._columns import quote
+from repo._columns import ColumnSpec, quote
 from repo._mapping import Table
 
-__all__ = ["Kind", "Up", "kinds_of"]
+__all__ = ["Column", "Kind", "Up", "kinds_of"]
 
 
 @attrs.frozen
@@ -28,28 +31,37 @@ class Up:
     many: Many
 
 
+@attrs.frozen
+class Column:
+    """One column of a kind's rows: its table's SQL name, its spec, and its select item."""
+
+    table: str
+    spec: ColumnSpec
+    item: str
+
+    @property
+    def null(self) -> str:
+        """A NULL of the column's own type, from its table's row type."""
+        return f"(NULL::{self.table}).{quote(self.spec.column)}"
+
+
 class Kind:
     """One kind of row: the root, or one `Many` of a level, with its parents' columns."""
 
     def __init__(
-        self,
-        tag: int,
-        table: Table[Any],
-        node: Aggregate[Any] | None,
-        *,
-        up: Up | None,
-        start: int,
+        self, tag: int, table: Table[Any], node: Aggregate[Any] | None, *, up: Up | None
     ) -> None:
         self.tag, self.table, self.node, self.up = tag, table, node, up
         self.alias = f"_k{tag}"
-        self.start, self.end = start, start + len(table.columns)
+        self.depth: int = 0 if up is None else up.kind.depth + 1
         self.children: list[Kind] = []
         self.source = "_repo_r" if up is None else f"_repo_c{tag}"
-        # Its columns (its parents' after its own) as select items, and typed NULLs.
-        self.items = [f"{self.alias}.{quote(c.column)}" for c in table.columns]
-        self.nulls = [f"(NULL::{table.qualified_name}).{quote(c.column)}" for c in table.columns]
+        self.columns = [
+            Column(table.qualified_name, c, f"{self.alias}.{quote(c.column)}")
+            for c in table.columns
+        ]
         self.joins = ""
-        self.one_slots: list[tuple[int, int]] = []  # each parent's columns: (start, end)
+        self.ones: list[tuple[int, int]] = []  # each parent's columns: (first, end) in `columns`
         for i, one in enumerate(node.ones if node is not None else ()):
             alias, parent = f"{self.alias}_{i}", one.table
             on = " AND ".join(
@@ -57,13 +69,18 @@ class Kind:
                 for f, t in zip(one.link.fields, one.link.targets, strict=True)
             )
             self.joins += f" LEFT JOIN {parent.qualified_name} AS {alias} ON {on}"
-            first = start + len(self.items)
-            self.items += [f"{alias}.{quote(c.column)}" for c in parent.columns]
-            self.nulls += [
-                f"(NULL::{parent.qualified_name}).{quote(c.column)}" for c in parent.columns
+            first = len(self.columns)
+            self.columns += [
+                Column(parent.qualified_name, c, f"{alias}.{quote(c.column)}")
+                for c in parent.columns
             ]
-            self.one_slots.append((first, start + len(self.items)))
-        self.width = len(self.items)
+            self.ones.append((first, len(self.columns)))
+        self.at: list[int] = []  # each column's place in the row, from the layout
+
+    def positions(self, fields: Sequence[str]) -> list[int]:
+        """The places in the row of its own table's `fields`."""
+        names = [c.field for c in self.table.columns]
+        return [self.at[names.index(f)] for f in fields]
 
     @property
     def cte(self) -> bool:
@@ -85,9 +102,8 @@ class Kind:
         """Its order by the positions of its columns in the row (1-based)."""
         if self.up is None:
             return []
-        columns = [c.field for c in self.table.columns]
         return [
-            f"{self.start + columns.index(o.field) + 1}{' DESC' if o.descending else ''}"
+            f"{self.positions([o.field])[0] + 1}{' DESC' if o.descending else ''}"
             for o in self.up.many.orders
         ]
 
@@ -97,9 +113,7 @@ def kinds_of(agg: Aggregate[Any]) -> list[Kind]:
     kinds: list[Kind] = []
 
     def add(table: Table[Any], node: Aggregate[Any] | None, up: Up | None) -> None:
-        last = kinds[-1] if kinds else None
-        start = 1 if last is None else last.start + last.width
-        kind = Kind(len(kinds), table, node, up=up, start=start)
+        kind = Kind(len(kinds), table, node, up=up)
         kinds.append(kind)
         if up is not None:
             up.kind.children.append(kind)

@@ -1,7 +1,7 @@
 """Flat rows grouped into aggregates, without a server: the compiled loop of each kind.
 
-Rows are laid out as `FlatStatements` lays them (a tag, then each kind's
-columns, NULL in the other kinds'), here built by hand for the contract
+Rows are laid out as `FlatStatements` lays them (a tag, then the slots,
+each kind's columns at its own), here built by hand for the contract
 tests' orders: each with its customer, its lines (keyed ``(order_no,
 line_no)``) with their product and their notes.
 """
@@ -30,15 +30,16 @@ from tests.contract.test_aggregates import (
 
 WHEN = dt.datetime(2024, 2, 29, tzinfo=dt.UTC)
 FLAT = FlatStatements(ORDER_DETAIL)
-WIDTH = 1 + sum(k.width for k in FLAT.kinds)
+WIDTH = 1 + FLAT.layout.width
 
 
 def row(tag: int, *values: Any) -> tuple[Any, ...]:
-    """A row of kind `tag`: its columns (its parents' after its own) at their place."""
+    """A row of kind `tag`: its columns (its parents' after its own) at their slots."""
     kind = FLAT.kinds[tag]
     cells: list[Any] = [None] * WIDTH
     cells[0] = tag
-    cells[kind.start : kind.start + kind.width] = values
+    for at, value in zip(kind.at, values, strict=True):
+        cells[at] = value
     return tuple(cells)
 
 
@@ -115,9 +116,12 @@ def test_names_are_never_code() -> None:
     odd = Table("import", Odd, key="row")
     children = Table("class", OddChild, key="parents", foreign_keys={"row": odd})
     flat = FlatStatements(Aggregate(OddDetail, root=odd, many={"take": children}))
-    width = 1 + sum(k.width for k in flat.kinds)
-    root: list[Any] = [0, 1, "t"] + [None] * (width - 3)
-    child: list[Any] = [1, None, None, 1, 2, 3]
-    made, keys = flat.assemble([tuple(root), tuple(child)])
+    rows = []
+    for kind, values in zip(flat.kinds, [(1, "t"), (1, 2, 3)], strict=True):
+        cells: list[Any] = [kind.tag] + [None] * flat.layout.width
+        for at, value in zip(kind.at, values, strict=True):
+            cells[at] = value
+        rows.append(tuple(cells))
+    made, keys = flat.assemble(rows)
     assert made == [OddDetail(Odd(1, index="t"), [OddChild(1, 2, 3)])]
     assert keys == [1]

@@ -1,0 +1,108 @@
+"""Where each kind's columns go in an aggregate's flat rows: slots, shared by type.
+
+A flat row is as wide as its slots, and every slot a kind does not fill is
+a NULL the server sorts and sends and the client decodes, in every row of
+that kind: a product's seven columns were seven NULLs in each of its skus'
+rows. So kinds share slots: a column takes a slot of another kind's column
+of the same type where the mapping declares one, else a slot of its own.
+The deepest kinds (the most rows) are placed first, so that their columns
+are consecutive and a row's entity is a slice of it. The columns a kind is
+ordered by keep slots of their own: the statement sorts every row by every
+kind's order (by position), which must be NULL in other kinds' rows.
+
+UNION ALL gives each slot one type. Columns share a slot only where the
+mapping declares them of one built-in type; each is cast to it, and every
+branch carries a `guard` that holds only when the database's columns are
+of their declared types, so that a cast never converts a value. Where a
+table has drifted from its mapping (an ``int`` mapped over a ``numeric``
+column), the guard fails before any row is read and the statement returns
+a single `DRIFTED` row instead; the reader then drops sharing for good and
+reads again (`aggregate_flat.py`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from repo._types import BUILTIN_KINDS
+
+from .aggregate_kinds import Column, Kind
+
+__all__ = ["DRIFTED", "Layout", "shared_type"]
+
+DRIFTED = -1  # the tag of the row a statement returns when its guard fails
+
+_VARCHAR = ("varchar", "character varying")  # its own type, though `kind_of` names it text
+
+
+def shared_type(column: Column) -> str | None:
+    """The type under which `column` may share a slot: a built-in one, as declared."""
+    spec = column.spec
+    if spec.kind not in BUILTIN_KINDS or spec.sql_type.lower().startswith(_VARCHAR):
+        return None
+    return spec.kind + ("[]" if spec.array else "")
+
+
+class _Slot:
+    def __init__(self, type_: str | None) -> None:
+        self.type = type_
+        self.columns: list[Column] = []
+
+    @property
+    def shared(self) -> bool:
+        return len(self.columns) > 1
+
+
+class Layout:
+    """The slots of the flat rows of `kinds`; sets each kind's `at`.
+
+    Not `share`, every column has a slot of its own (after a drift).
+    """
+
+    def __init__(self, kinds: Sequence[Kind], *, share: bool = True) -> None:
+        self.share = share
+        slots: list[_Slot] = []
+        for kind in sorted(kinds, key=lambda k: -k.depth):
+            taken: set[int] = set()
+            kind.at = []
+            ordered = {o.field for o in kind.up.many.orders} if kind.up is not None else set()
+            for i, column in enumerate(kind.columns):
+                alone = not share or (i < len(kind.table.columns) and column.spec.field in ordered)
+                type_ = None if alone else shared_type(column)
+                place = next(
+                    (
+                        i
+                        for i, slot in enumerate(slots)
+                        if type_ is not None and slot.type == type_ and i not in taken
+                    ),
+                    None,
+                )
+                if place is None:
+                    place = len(slots)
+                    slots.append(_Slot(type_))
+                slots[place].columns.append(column)
+                taken.add(place)
+                kind.at.append(place + 1)  # after the tag
+        self._slots = slots
+        self.width = len(slots)
+        checks = dict.fromkeys(
+            f"pg_typeof({c.null}) = '{s.type}'::regtype"
+            for s in slots
+            if s.shared
+            for c in s.columns
+        )
+        self.guard = " AND ".join(checks)
+
+    def items(self, kind: Kind) -> list[str]:
+        """The select items of `kind`'s rows, slot by slot (without the tag)."""
+        mine = dict(zip(kind.at, kind.columns, strict=True))
+        items = []
+        for place, slot in enumerate(self._slots, start=1):
+            column = mine.get(place)
+            if not slot.shared:
+                items.append(slot.columns[0].null if column is None else column.item)
+            elif column is None:
+                items.append(f"NULL::{slot.type}")
+            else:
+                items.append(f"{column.item}::{slot.type}")
+        return items
