@@ -12,12 +12,14 @@ kind's order (by position), which must be NULL in other kinds' rows.
 
 UNION ALL gives each slot one type. Columns share a slot only where the
 mapping declares them of one built-in type; each is cast to it, and every
-branch carries a `guard` that holds only when the database's columns are
-of their declared types, so that a cast never converts a value. Where a
-table has drifted from its mapping (an ``int`` mapped over a ``numeric``
-column), the guard fails before any row is read and the statement returns
-a single `DRIFTED` row instead; the reader then drops sharing for good and
-reads again (`aggregate_flat.py`).
+branch carries a `guard` that holds only when each column's type in the
+database is its declared type, or one the cast widens without changing its
+value in Python (an ``integer`` column mapped as ``int``, that is
+``bigint``; a ``varchar`` one mapped as ``str``). Where a table has
+drifted further (an ``int`` mapped over a ``numeric`` column), the guard
+fails before any row is read and the statement returns a single `DRIFTED`
+row instead; the reader then drops sharing for good and reads again
+(`aggregate_flat.py`).
 """
 
 from __future__ import annotations
@@ -34,6 +36,17 @@ DRIFTED = -1  # the tag of the row a statement returns when its guard fails
 
 _VARCHAR = ("varchar", "character varying")  # its own type, though `kind_of` names it text
 
+# The types a column declared of the key may have in the database and still
+# share its slot: each cast to it gives the same Python value (int4 to int8,
+# float4 to float8 exactly, varchar to text as is; not bpchar, whose padding
+# the cast drops, nor json, which jsonb normalizes).
+_WIDENED = {
+    "int8": ("int8", "int4", "int2"),
+    "int4": ("int4", "int2"),
+    "float8": ("float8", "float4"),
+    "text": ("text", "varchar"),
+}
+
 
 def shared_type(column: Column) -> str | None:
     """The type under which `column` may share a slot: a built-in one, as declared."""
@@ -41,6 +54,16 @@ def shared_type(column: Column) -> str | None:
     if spec.kind not in BUILTIN_KINDS or spec.sql_type.lower().startswith(_VARCHAR):
         return None
     return spec.kind + ("[]" if spec.array else "")
+
+
+def _check(column: Column, type_: str) -> str:
+    """The condition that `column`'s type in the database reads as `type_` unchanged."""
+    base, array = type_.removesuffix("[]"), "[]" if type_.endswith("[]") else ""
+    accepted = [f"'{t}{array}'::regtype" for t in _WIDENED.get(base, (base,))]
+    found = f"pg_typeof({column.null})"
+    if len(accepted) == 1:
+        return f"{found} = {accepted[0]}"
+    return f"{found} IN ({', '.join(accepted)})"
 
 
 class _Slot:
@@ -86,10 +109,7 @@ class Layout:
         self._slots = slots
         self.width = len(slots)
         checks = dict.fromkeys(
-            f"pg_typeof({c.null}) = '{s.type}'::regtype"
-            for s in slots
-            if s.shared
-            for c in s.columns
+            _check(c, s.type) for s in slots if s.shared and s.type for c in s.columns
         )
         self.guard = " AND ".join(checks)
 

@@ -4,9 +4,11 @@ declares: the slots kinds share never convert a value.
 Shelves hold boxes. The boxes' rows are laid out first; each shelf's
 columns take the slots of box columns of the same declared type (its
 ``width`` a box's ``shelf_id``, its key a box's ``weight``, its ``label`` a
-box's ``tag``). Each test alters one box column in the database, then reads
-as a user would: the statement's guard sees the drift, and the read runs
-again without shared slots, giving what `get` gives, types included.
+box's ``tag``). Each test alters box columns in the database, then reads
+as a user would. A narrower type the cast widens unchanged (``integer``
+under ``int``, ``varchar`` under ``str``) keeps the slots shared; any
+other, the statement's guard sees, and the read runs again without shared
+slots. Either way a read gives what `get` gives, types included.
 """
 
 from __future__ import annotations
@@ -130,6 +132,25 @@ async def test_shared_slots_keep_every_value(shelves: Database) -> None:
     assert [b.weight for b in found[0].boxes] == [9007199254740993, 3]
     assert [b.price for b in found[0].boxes] == [Decimal("2.1234"), Decimal("0.0001")]
     assert found[0].shelf.depth == Decimal("0.50")
+
+
+async def test_narrower_columns_share_slots_all_the_same(
+    shelves: Database, drift_dsn: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An integer column mapped as int (bigint), a varchar one mapped as str (text): cast
+    to the declared type, each value reads as it would alone, and the slots stay shared."""
+    await _admin(
+        drift_dsn,
+        "UPDATE drift_box SET weight = 2147483647 WHERE box_id = 1",
+        "ALTER TABLE drift_box ALTER weight TYPE integer, ALTER tag TYPE varchar(40)",
+    )
+    shelves_repo = declare()
+    with caplog.at_level(logging.WARNING, logger="repo"):
+        await same_as_get(shelves, shelves_repo)
+        found = await shelves.repository(shelves_repo).get_many([1])
+    assert aggregate_statements(shelves_repo.aggregate).flat.layout.share
+    assert not caplog.records
+    assert [b.weight for b in found[0].boxes] == [2147483647, 3]
 
 
 @pytest.mark.parametrize(
