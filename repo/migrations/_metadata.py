@@ -81,7 +81,7 @@ _VARCHAR = re.compile(r"^(?:varchar|character varying)(?:\((\d+)\))?$")
 _TIMESTAMP = re.compile(
     r"^(timestamptz|timestamp)(?:\((\d)\))?( with time zone| without time zone)?$"
 )
-_TIME = re.compile(r"^time(?:\((\d)\))?( without time zone)?$")
+_TIME = re.compile(r"^(timetz|time)(?:\((\d)\))?( with time zone| without time zone)?$")
 
 
 def _normal(sql: str) -> str:
@@ -108,8 +108,9 @@ def _builtin(sql: str) -> sa.types.TypeEngine[Any] | None:
         digits = m.group(2)
         return postgresql.TIMESTAMP(timezone=zoned, precision=int(digits) if digits else None)
     if m := _TIME.match(text):
-        digits = m.group(1)
-        return postgresql.TIME(precision=int(digits) if digits else None)
+        zoned = m.group(1) == "timetz" or m.group(3) == " with time zone"
+        digits = m.group(2)
+        return postgresql.TIME(timezone=zoned, precision=int(digits) if digits else None)
     return None
 
 
@@ -125,7 +126,17 @@ def sql_type(spec: ColumnSpec, table: Table[Any]) -> sa.types.TypeEngine[Any]:
         enum = postgresql.ENUM(*labels, name=name, schema=table.schema)
         return postgresql.ARRAY(enum) if spec.array else enum
     known = ", ".join(
-        sorted({*_PLAIN, "numeric(p,s)", "varchar(n)", "timestamptz", "time", "<any of these>[]"})
+        sorted(
+            {
+                *_PLAIN,
+                "numeric(p,s)",
+                "varchar(n)",
+                "timestamptz",
+                "time",
+                "timetz",
+                "<any of these>[]",
+            }
+        )
     )
     msg = (
         f"{table.name}.{spec.column}: the SQL type {spec.sql_type!r} has no migration mapping; "

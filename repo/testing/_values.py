@@ -5,7 +5,8 @@ hold before a backend sees it, on both backends alike. What is left here is
 what the server does to a value it accepts, so that the fake stores and
 returns what PostgreSQL would: the str of a uuid is the UUID, a tuple for an
 array is a list, jsonb goes through JSON (int keys become str, tuples
-lists), a numeric is rounded to its scale (half away from zero), a real to
+lists), a numeric is rounded to its scale (half away from zero) and has no
+negative zero, a real to
 single precision, a timestamptz is returned in UTC, a time loses its zone,
 bytes-likes are bytes. A value is coerced once, as it is written, or as a
 filter is parsed.
@@ -70,7 +71,10 @@ def _double(value: Any) -> float:
 
 def _decimal(value: Any) -> decimal.Decimal:
     result = decimal.Decimal(value)
-    return _DECIMAL_NAN if result.is_nan() else result
+    if result.is_nan():
+        return _DECIMAL_NAN
+    # PostgreSQL's numeric has no sign on zero: -0.000 is stored as 0.000.
+    return result.copy_abs() if result.is_zero() else result
 
 
 def _utc(value: Any) -> Any:
@@ -98,7 +102,7 @@ def _numeric(sql_type: str) -> Coerce:
     context = decimal.Context(prec=max(precision, 1) + 2, rounding=decimal.ROUND_HALF_UP)
 
     def coerce(value: Any) -> decimal.Decimal:
-        return decimal.Decimal(value).quantize(step, context=context)
+        return _decimal(decimal.Decimal(value).quantize(step, context=context))
 
     return coerce
 

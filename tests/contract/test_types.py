@@ -125,6 +125,8 @@ MATRIX: tuple[Kind, ...] = (
             As(Decimal("0.125"), Decimal("0.13")),
             As(Decimal("-0.125"), Decimal("-0.13")),
             As(7, Decimal("7.00")),
+            As(Decimal("-0.001"), Decimal("0.00")),  # no negative zero, rounded or not
+            As(Decimal("-0.00"), Decimal("0.00")),
         ),
         (Decimal("-9999999999.99"), Decimal("0.01"), Decimal("9999999999.99")),
     ),
@@ -139,6 +141,7 @@ MATRIX: tuple[Kind, ...] = (
             Decimal("1E-30"),
             Decimal("123456789012345678901234567890.123456789"),
             Decimal("-1.50"),
+            As(Decimal("-0.000"), Decimal("0.000")),
         ),
         (Decimal("-Infinity"), Decimal("-1.5"), Decimal("1E+20")),
     ),
@@ -577,11 +580,12 @@ def entity(values: dict[str, As]) -> Any:
 
 
 def canon(value: Any) -> Any:
-    """`value` in a form that compares as the tests mean: by type and value, NaN equal to NaN."""
-    if isinstance(value, float) and math.isnan(value):
-        return "float NaN"
-    if isinstance(value, Decimal) and value.is_nan():
-        return "Decimal NaN"
+    """`value` in a form that compares as the tests mean: by type and value, NaN equal to
+    NaN, a float's zero by its sign and a Decimal by its digits (``7.00`` is not ``7``)."""
+    if isinstance(value, float):
+        return "float NaN" if math.isnan(value) else ("float", repr(value))
+    if isinstance(value, Decimal):
+        return "Decimal NaN" if value.is_nan() else ("Decimal", str(value))
     if isinstance(value, list | tuple):
         return (type(value).__name__, [canon(v) for v in value])
     if isinstance(value, dict):
