@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ._json import JsonRefused, json_text
+from ._plans_time import date_check, timestamp_check, timestamptz_check, timetz_check
 from ._types import enum_class
 
 if TYPE_CHECKING:
@@ -185,50 +186,6 @@ def _bool(value: Any) -> str | None:
     return None if isinstance(value, bool) else "a bool"
 
 
-def _timestamptz(value: Any) -> str | None:
-    if not isinstance(value, dt.datetime):
-        return "an aware datetime"
-    if value.tzinfo is None or value.utcoffset() is None:
-        return (
-            "an aware datetime, but this one is naive (no tzinfo) and timestamptz would "
-            "read it in the server's time zone: use an aware datetime (tzinfo), "
-            "e.g. datetime.now(UTC)"
-        )
-    try:
-        value.astimezone(dt.UTC)
-    except OverflowError:
-        return (
-            "an aware datetime that is still a datetime in UTC, where timestamptz stores it: "
-            "this one falls outside the years 1 to 9999 there"
-        )
-    if value in _TZ_INFINITIES:
-        return (
-            "an aware datetime other than datetime.max or datetime.min in UTC: the driver "
-            "stores those as infinity and -infinity, which read back as naive datetimes"
-        )
-    return None
-
-
-_TZ_INFINITIES = (dt.datetime.max.replace(tzinfo=dt.UTC), dt.datetime.min.replace(tzinfo=dt.UTC))
-
-
-def _timestamp(value: Any) -> str | None:
-    if not isinstance(value, dt.datetime):
-        return "a naive datetime"
-    if value.tzinfo is not None and value.utcoffset() is not None:
-        return (
-            "a naive datetime, but this one is aware and timestamp (without time zone) would "
-            "drop its zone: give it naive (in the zone you mean), or make the column timestamptz"
-        )
-    return None
-
-
-def _date(value: Any) -> str | None:
-    if not isinstance(value, dt.date) or isinstance(value, dt.datetime):
-        return "a date (not a datetime)"
-    return None
-
-
 def _of(kind: type | tuple[type, ...], what: str) -> Check:
     def check(value: Any) -> str | None:
         return None if isinstance(value, kind) else what
@@ -362,12 +319,12 @@ def _scalar_plan(kind: str, tp: Any, sql_type: str) -> Plan | None:
 _PLANS: Mapping[str, Plan] = {
     "bool": Plan(_bool, "(type({v}) is bool)"),
     "timestamptz": Plan(
-        _timestamptz, "(type({v}) is _datetime and {v}.tzinfo is _utc and 1 < {v}.year < 9999)"
+        timestamptz_check, "(type({v}) is _datetime and {v}.tzinfo is _utc and 1 < {v}.year < 9999)"
     ),
-    "timestamp": Plan(_timestamp, "(type({v}) is _datetime and {v}.tzinfo is None)"),
-    "date": Plan(_date, "(type({v}) is _date)"),
+    "timestamp": Plan(timestamp_check, "(type({v}) is _datetime and {v}.tzinfo is None)"),
+    "date": Plan(date_check, "(type({v}) is _date)"),
     "time": Plan(_of(dt.time, "a time"), "(type({v}) is _time)"),
-    "timetz": Plan(_of(dt.time, "a time"), "(type({v}) is _time)"),
+    "timetz": Plan(timetz_check, "(type({v}) is _time and {v}.tzinfo is _utc)"),
     "interval": Plan(_of(dt.timedelta, "a timedelta"), "(type({v}) is _timedelta)"),
     "uuid": Plan(_uuid, "(type({v}) is _UUID)"),
     "bytea": Plan(_of((bytes, bytearray, memoryview), "bytes"), "(type({v}) is bytes)"),

@@ -14,6 +14,7 @@ order its labels are declared. Text compares by code point, as under the
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import math
 import re
@@ -77,6 +78,14 @@ def _decimal_key(value: Any) -> Any:
     return (1, 0) if value.is_nan() else (0, value)
 
 
+def _timetz_key(value: Any) -> Any:
+    """A timetz as PostgreSQL orders it: by the time in UTC (not wrapped at midnight), then
+    east before west; equal only with the same offset (12:00+02 is not 10:00+00)."""
+    offset = value.utcoffset() // dt.timedelta(microseconds=1)
+    micros = ((value.hour * 60 + value.minute) * 60 + value.second) * 1_000_000
+    return (micros + value.microsecond - offset, -offset)
+
+
 def _json_key(value: Any) -> Any:
     """jsonb as it compares: true is not 1 (a tuple stands apart from every JSON value)."""
     if value is True or value is False:
@@ -110,6 +119,8 @@ def key_of(spec: ColumnSpec) -> Key | None:
         key = _decimal_key
     elif spec.kind == "jsonb":
         key = _json_key
+    elif spec.kind == "timetz":
+        key = _timetz_key
     return _array_key(key) if spec.array else key
 
 

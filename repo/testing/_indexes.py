@@ -9,6 +9,7 @@ with a NULL in the indexed columns is in no entry (NULLs are distinct).
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import math
 from collections.abc import Iterable
@@ -41,6 +42,9 @@ def _hashable(value: Any) -> Any:
         return ("[]", tuple(_hashable(v) for v in value))
     if kind is dict:
         return ("{}", frozenset((k, _hashable(v)) for k, v in value.items()))
+    if kind is dt.time and value.tzinfo is not None:
+        # timetz: equal only with the same offset, where Python's == compares in UTC
+        return ("timetz", value.replace(tzinfo=None), value.utcoffset())
     return value
 
 

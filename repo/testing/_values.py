@@ -7,7 +7,8 @@ returns what PostgreSQL would: the str of a uuid is the UUID, a tuple for an
 array is a list, jsonb goes through JSON (int keys become str, tuples
 lists), a numeric is rounded to its scale (half away from zero) and has no
 negative zero, a real to
-single precision, a timestamptz is returned in UTC, a time loses its zone,
+single precision, a timestamptz is returned in UTC, a time loses its zone
+(a timetz keeps its offset, as a plain `timezone`),
 bytes-likes are bytes. A value is coerced once, as it is written, or as a
 filter is parsed.
 
@@ -85,6 +86,15 @@ def _naive_time(value: Any) -> Any:
     return value if value.tzinfo is None else value.replace(tzinfo=None)
 
 
+def _timetz(value: Any) -> Any:
+    """An aware time with its offset as a plain `timezone`, as the driver reads it back."""
+    zone = value.tzinfo
+    if zone is dt.UTC or (type(zone) is dt.timezone and zone != dt.UTC):
+        return value
+    offset = value.utcoffset()
+    return value.replace(tzinfo=dt.UTC if not offset else dt.timezone(offset))
+
+
 def _jsonb(value: Any) -> Any:
     return json.loads(json_text(value))
 
@@ -129,6 +139,7 @@ def _scalar(spec: ColumnSpec) -> Coerce | None:
         "float8": _double,
         "timestamptz": _utc,
         "time": _naive_time,
+        "timetz": _timetz,
         "json": _json,
         "jsonb": _jsonb,
     }.get(kind)

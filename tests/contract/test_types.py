@@ -34,6 +34,7 @@ from repo import (
     NotFound,
     Repository,
     Table,
+    UniqueViolation,
     UpsertResult,
     between,
     ge,
@@ -197,6 +198,21 @@ MATRIX: tuple[Kind, ...] = (
         None,
         (dt.time.min, dt.time.max, dt.time(12, 30, 15, 123_456)),
         (dt.time.min, dt.time(12), dt.time.max),
+    ),
+    Kind(
+        "timetz",
+        dt.time,
+        "timetz",
+        (
+            dt.time(0, 0, tzinfo=tz(15, 59)),
+            dt.time(23, 59, 59, 999_999, tzinfo=tz(-15, 59)),
+            dt.time(12, 0, tzinfo=tz(2)),
+            dt.time(10, 0, tzinfo=UTC),  # 12:00+02's instant, yet not equal to it
+            dt.time(9, 30, 15, tzinfo=tz(-5, 30)),
+            As(dt.time(10, tzinfo=dt.timezone(dt.timedelta(0))), dt.time(10, tzinfo=UTC)),
+        ),
+        # In UTC, then east before west: 12:00+02 and 10:00+00 are both 10:00 UTC.
+        (dt.time(12, 0, tzinfo=tz(2)), dt.time(10, 0, tzinfo=UTC), dt.time(23, tzinfo=tz(-5))),
     ),
     Kind(
         "interval",
@@ -493,8 +509,22 @@ def _ddl(table: Table[Any]) -> str:
     return f"CREATE TABLE {table.name} ({columns}, PRIMARY KEY ({quote(table.key_column)}))"
 
 
+@attrs.frozen
+class Zoned:
+    id: int
+    at: dt.time
+
+
+ZONED = Table("typed_zoned", Zoned, key="id", columns={"at": Column(type="timetz")}, unique=["at"])
+OWN = [TYPED.name, *(t.name for t in KEYED.values()), ZONED.name]
+
+
+class ZonedRepository(Repository[Zoned]):
+    table = ZONED
+
+
 def drop_typed() -> list[str]:
-    tables = ", ".join([TYPED.name, *(t.name for t in KEYED.values())])
+    tables = ", ".join(OWN)
     return [f"DROP TABLE IF EXISTS {tables}", "DROP TYPE IF EXISTS typed_mood"]
 
 
@@ -506,6 +536,7 @@ def create_typed() -> list[str]:
         f"CREATE TYPE typed_mood AS ENUM ({labels})",
         _ddl(TYPED),
         *(_ddl(t) for t in KEYED.values()),
+        "CREATE TABLE typed_zoned (id bigint PRIMARY KEY, at timetz NOT NULL UNIQUE)",
     ]
 
 
@@ -532,8 +563,7 @@ def schema(backend_dsn: str | None, request: pytest.FixtureRequest) -> str | Non
 async def tables(db: AnyDatabase, schema: str | None) -> AnyDatabase:
     """`db`, with the tests' own tables, empty."""
     if schema is not None:
-        names = ", ".join([TYPED.name, *(t.name for t in KEYED.values())])
-        await _admin(schema, f"TRUNCATE {names}")
+        await _admin(schema, f"TRUNCATE {', '.join(OWN)}")
     return db
 
 
@@ -860,6 +890,18 @@ class _Keyed(Repository[Any]):
     pass
 
 
+async def test_a_unique_timetz_holds_one_instant_at_two_offsets(tables: AnyDatabase) -> None:
+    """12:00+02 and 10:00+00 are the same instant but not equal: a unique timetz takes both,
+    and refuses the same time at the same offset."""
+    zoned = tables.repository(ZonedRepository)
+    await zoned.add(Zoned(1, dt.time(12, tzinfo=tz(2))))
+    await zoned.add(Zoned(2, dt.time(10, tzinfo=UTC)))
+    with pytest.raises(UniqueViolation):
+        await zoned.add(Zoned(3, dt.time(12, tzinfo=dt.timezone(dt.timedelta(hours=2), "CEST"))))
+    assert [z.id for z in await zoned.find(at=dt.time(10, tzinfo=UTC))] == [2]
+    assert [z.id for z in await zoned.find(order_by="at")] == [1, 2]
+
+
 @pytest.mark.parametrize("key", KEYS, ids=[k.name for k in KEYS])
 async def test_get_get_many_and_delete_by_a_key_of_each_type(
     tables: AnyDatabase, key: KeyKind
@@ -941,6 +983,9 @@ REFUSED: list[tuple[str, Any, str]] = [
     ("date", dt.datetime(2026, 1, 1), "not a datetime"),
     ("interval", 5, "a timedelta"),
     ("time", "12:00", "a time"),
+    ("timetz", dt.time(12, 0), "naive"),
+    ("timetz", dt.time(12, 0, tzinfo=tz(16)), "within ±15:59"),
+    ("timetz", dt.time(12, 0, tzinfo=tz(5, 30, 15)), "whole minutes"),
 ]
 
 

@@ -16,7 +16,7 @@ It fails on the first difference, unless that difference is one of
 `KNOWN`: each entry names one difference the in-memory backend is known to
 have (being fixed elsewhere) and the fuzzer tolerates exactly that case,
 so the rest stays checked. ``REPO_FUZZ_EXAMPLES`` sets the examples per
-type (default 16: 528 per run), drawn the same on every run unless
+type (default 16: 544 per run), drawn the same on every run unless
 ``REPO_FUZZ_RANDOM=1``; text is fuzzed twice, on a "C" and
 on an ``en_US.UTF-8`` database (``MemoryDatabase(collation=...)``).
 """
@@ -288,6 +288,7 @@ KINDS: tuple[Kind, ...] = (
     Kind("timestamp", dt.datetime, "timestamp", _timestamps(aware=False)),
     Kind("date", dt.date, None, st.one_of(st.sampled_from([dt.date.min, dt.date.max]), st.dates())),
     Kind("time", dt.time, None, _times()),
+    Kind("timetz", dt.time, "timetz", _times()),
     Kind("interval", dt.timedelta, None, st.one_of(st.sampled_from(INTERVALS), st.timedeltas())),
     Kind("uuid", uuid.UUID, None, _uuids()),
     Kind("bytea", bytes, None, _bytes()),
