@@ -94,9 +94,9 @@ class Layout:
                 type_ = None if alone else shared_type(column)
                 place = next(
                     (
-                        i
-                        for i, slot in enumerate(slots)
-                        if type_ is not None and slot.type == type_ and i not in taken
+                        j
+                        for j, slot in enumerate(slots)
+                        if type_ is not None and slot.type == type_ and j not in taken
                     ),
                     None,
                 )
