@@ -6,10 +6,9 @@ what the server does to a value it accepts, so that the fake stores and
 returns what PostgreSQL would: the str of a uuid is the UUID, a tuple for an
 array is a list, jsonb goes through JSON (int keys become str, tuples
 lists), a numeric is rounded to its scale (half away from zero) and has no
-negative zero, a real to
-single precision, a timestamptz is returned in UTC, a time loses its zone
-(a timetz keeps its offset, as a plain `timezone`),
-bytes-likes are bytes. A value is coerced once, as it is written, or as a
+negative zero, a real to single precision, a timestamptz is returned in
+UTC, a time loses its zone (a timetz keeps its offset, as a plain
+`timezone`), bytes-likes are bytes. A value is coerced once, as it is written, or as a
 filter is parsed.
 
 `same` says whether two stored values are equal the way ``IS DISTINCT
@@ -87,12 +86,9 @@ def _naive_time(value: Any) -> Any:
 
 
 def _timetz(value: Any) -> Any:
-    """An aware time with its offset as a plain `timezone`, as the driver reads it back."""
-    zone = value.tzinfo
-    if zone is dt.UTC or (type(zone) is dt.timezone and zone != dt.UTC):
-        return value
+    """An aware time with its offset as a plain, unnamed `timezone`, as the driver reads it."""
     offset = value.utcoffset()
-    return value.replace(tzinfo=dt.UTC if not offset else dt.timezone(offset))
+    return value.replace(tzinfo=dt.timezone(offset) if offset else dt.UTC)
 
 
 def _jsonb(value: Any) -> Any:
